@@ -1,0 +1,20 @@
+"""gunicorn settings: gevent workers (SSE streams are long-lived), bind and sizes from the env.
+
+Sizing: each worker runs at most MAX_CONCURRENT_REQUESTS answers at once and queues
+MAX_QUEUE_SIZE more, so a host runs WEB_CONCURRENCY × MAX_CONCURRENT_REQUESTS answers at once.
+Answers mostly wait on the LLM; renders are bounded by RENDER_WORKERS per worker.
+"""
+
+import os
+
+bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+worker_class = "gevent"
+worker_connections = int(os.environ.get("WORKER_CONNECTIONS", "2000"))
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "120"))
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
+keepalive = 5
+accesslog = None  # the app logs one structured line per request itself
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")

@@ -1,0 +1,133 @@
+"""`flask init`, `flask users …`, `flask roles …`, `flask config …` through the real CLI."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import ROOT, TEST_SECRET
+from webapp.auth.tokens import hash_token
+
+
+def test_init_is_idempotent(app):
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=["init"])
+    assert first.exit_code == 0, first.output
+    again = runner.invoke(args=["init"])
+    assert again.exit_code == 0 and "up to date" in again.output
+
+
+def test_users_create_list_block_unblock_rotate(app, client):
+    runner = app.test_cli_runner()
+    created = runner.invoke(args=["users", "create", "erin"])
+    assert created.exit_code == 0, created.output
+    token = created.stdout.strip().splitlines()[-1]
+    assert len(token) >= 43
+    assert client.post("/auth/exchange", json={"static_token": token}).status_code == 200
+    with sqlite3.connect(Path(app.config["DATA_DIR"]) / "chat.db") as conn:
+        stored = conn.execute("SELECT static_token, token_hash FROM users").fetchone()
+    assert token not in stored and stored[1] == hash_token(token)
+
+    duplicate = runner.invoke(args=["users", "create", "erin"])
+    assert duplicate.exit_code != 0 and "already exists" in duplicate.output
+
+    listed = runner.invoke(args=["users", "list"])
+    assert "erin" in listed.output and "active" in listed.output
+
+    assert runner.invoke(args=["users", "block", "erin"]).exit_code == 0
+    assert client.post("/auth/exchange", json={"static_token": token}).status_code == 403
+    assert runner.invoke(args=["users", "unblock", "erin"]).exit_code == 0
+    assert client.post("/auth/exchange", json={"static_token": token}).status_code == 200
+
+    rotated = runner.invoke(args=["users", "rotate-token", "erin"])
+    new_token = rotated.stdout.strip().splitlines()[-1]
+    assert new_token != token
+    assert client.post("/auth/exchange", json={"static_token": token}).status_code == 401
+    assert client.post("/auth/exchange", json={"static_token": new_token}).status_code == 200
+    assert runner.invoke(args=["users", "block", "nobody"]).exit_code != 0
+
+
+def test_migrate_reference_tokens(app, client):
+    """A reference database keeps tokens in plain text; migration hashes them in place."""
+    with sqlite3.connect(Path(app.config["DATA_DIR"]) / "chat.db") as conn:
+        conn.execute(
+            "INSERT INTO users (id, username, static_token, status, role, created_at) VALUES "
+            "('u1', 'admin', 'dev-static-token-admin-12345', 'active', 'admin', '2026-01-01'),"
+            "('u2', 'strong', 'Zq8v3LwX2mYk9pRt6sUe4aHj7bNc5dFg1', 'active', 'user', '2026-01-01')"
+        )
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["users", "migrate-tokens"])
+    assert result.exit_code == 0, result.output
+    assert "Hashed 2 token(s)" in result.output
+    assert "admin" in result.output.split("Weak tokens")[1] and "strong" not in result.output
+    with sqlite3.connect(Path(app.config["DATA_DIR"]) / "chat.db") as conn:
+        plain = conn.execute("SELECT count(*) FROM users WHERE static_token LIKE 'dev-%'")
+        assert plain.fetchone()[0] == 0
+    exchange = client.post(
+        "/auth/exchange", json={"static_token": "Zq8v3LwX2mYk9pRt6sUe4aHj7bNc5dFg1"}
+    )
+    assert exchange.status_code == 200
+    assert "Hashed 0" in runner.invoke(args=["users", "migrate-tokens"]).output
+
+
+def test_roles_commands(app, client, alice, tmp_path):
+    runner = app.test_cli_runner()
+    added = runner.invoke(args=["roles", "add", "Инженер", "--content", "Ты инженер."])
+    assert added.exit_code == 0, added.output
+    role_file = tmp_path / "role.txt"
+    role_file.write_text("Ты сметчик.", encoding="utf-8")
+    assert runner.invoke(args=["roles", "add", "Сметчик", "--file", str(role_file)]).exit_code == 0
+    assert runner.invoke(args=["roles", "add", "Пустая"]).exit_code != 0
+    roles = client.get("/prompts/roles", headers=alice.headers).json
+    assert [r["content"] for r in roles] == ["Ты инженер.", "Ты сметчик."]
+    assert runner.invoke(args=["roles", "disable", str(roles[0]["id"])]).exit_code == 0
+    assert [r["name"] for r in client.get("/prompts/roles", headers=alice.headers).json] == [
+        "Сметчик"
+    ]
+    assert "disabled" in runner.invoke(args=["roles", "list", "--all"]).output
+    assert runner.invoke(args=["roles", "disable", "999"]).exit_code != 0
+
+
+def test_env_example_lists_every_setting(app):
+    from webapp.config import SETTINGS
+
+    committed = (ROOT / "env.example").read_text(encoding="utf-8")
+    generated = app.test_cli_runner().invoke(args=["config", "example"]).output
+    assert committed.strip() == generated.strip(), "regenerate: flask config example > env.example"
+    names = {
+        line.split("=")[0]
+        for line in committed.splitlines()
+        if "=" in line and not line.startswith("#")
+    }
+    assert names == set(SETTINGS)
+
+
+def test_flask_cli_finds_app_without_flask_app(tmp_path):
+    """`flask` run from the repository finds wsgi.py by itself, and every command has --help."""
+    env = {
+        "PATH": str(Path(sys.executable).parent),
+        "DATA_DIR": str(tmp_path),
+        "JWT_SECRET_KEY": TEST_SECRET,
+        "HOME": str(tmp_path),
+        "AIZOOMDOC_ENV_FILE": "",
+    }
+    flask = str(Path(sys.executable).parent / "flask")
+    for args in (
+        ["--help"],
+        ["users", "--help"],
+        ["users", "create", "--help"],
+        ["roles", "--help"],
+        ["init", "--help"],
+    ):
+        result = subprocess.run(
+            [flask, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+        )
+        assert result.returncode == 0, result.stderr
+        assert "Usage" in result.stdout
+    result = subprocess.run(
+        [flask, "--help"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    for command in ("init", "users", "roles", "config"):
+        assert command in result.stdout

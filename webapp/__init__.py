@@ -1,0 +1,64 @@
+"""AIZoomDoc Server: answers questions about construction drawing sets, zooming into drawings.
+
+`create_app()` is the application factory; each package registers itself through `init_app`.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+__version__ = "2.0.0"
+
+
+def create_app(overrides: Mapping[str, Any] | None = None):
+    """Build the app from the environment (and `.env`), with `overrides` on top (tests)."""
+    from apiflask import APIFlask
+    from dotenv import load_dotenv
+    from flask_cors import CORS
+
+    from webapp import cli, errors, requestlog, routes, stores
+    from webapp.accounts import cli as roles_cli
+    from webapp.auth import cli as users_cli
+    from webapp.auth import jwt
+    from webapp.config import load_settings
+
+    env_file = os.environ.get("AIZOOMDOC_ENV_FILE", os.path.join(os.getcwd(), ".env"))
+    if env_file and not (overrides or {}).get("TESTING"):
+        load_dotenv(env_file, override=False)  # the real environment wins over the file
+    settings = load_settings(overrides)
+    requestlog.configure_logging(settings["LOG_LEVEL"])
+
+    app = APIFlask(
+        __name__,
+        title="AIZoomDoc Server",
+        version=__version__,
+        spec_path="/openapi.json",
+        docs_path="/docs",
+    )
+    app.config.update(settings)
+    app.config.update(
+        DESCRIPTION="Answers engineers' questions about construction drawing sets, zooming into "
+        "the drawings. Authenticate with `POST /auth/exchange`, then send "
+        "`Authorization: Bearer <access_token>`.",
+        JSON_AS_ASCII=False,
+        VALIDATION_ERROR_STATUS_CODE=422,
+    )
+    # apispec warns when one schema class is both nested and a response; the spec is still right.
+    warnings.filterwarnings("ignore", "has already been added to the spec", UserWarning)
+    app.json.ensure_ascii = False
+    app.json.sort_keys = False
+
+    errors.init_app(app)
+    requestlog.init_app(app)
+    stores.init_app(app)
+    jwt.init_app(app)
+    routes.init_app(app)
+    cli.init_app(app)
+    users_cli.init_app(app)
+    roles_cli.init_app(app)
+    origins = settings["CORS_ORIGINS"]
+    CORS(app, origins="*" if origins == ["*"] else origins, expose_headers=["X-Request-ID"])
+    return app

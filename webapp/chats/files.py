@@ -1,0 +1,81 @@
+"""Uploaded files: streamed into storage under `uploads/<username>/`, with a `storage_files` row."""
+
+from __future__ import annotations
+
+import mimetypes
+import re
+import uuid
+from pathlib import PurePosixPath
+
+from werkzeug.datastructures import FileStorage
+
+from webapp.auth.guard import owns
+from webapp.errors import APIError
+from webapp.links import object_url
+from webapp.stores import chat_db, objects
+from webapp.stores.chatdb.base import Row
+from webapp.stores.objects.base import ObjectTooLarge
+
+UPLOAD_FIELDS = ("id", "filename", "mime_type", "size_bytes", "storage_path", "created_at")
+
+
+def _extension(filename: str) -> str:
+    """The name's extension if it is a plain one (`.pdf`), else none: keys stay predictable."""
+    suffix = PurePosixPath(filename).suffix.lower()
+    return suffix if re.fullmatch(r"\.[a-z0-9]{1,10}", suffix) else ""
+
+
+def _owner_folder(user: Row) -> str:
+    """The username when it is a safe path segment (it usually is), else the user id."""
+    name = user["username"]
+    return name if re.fullmatch(r"[\w.@-]{1,64}", name) and name not in (".", "..") else user["id"]
+
+
+def save_upload(
+    user: Row,
+    upload: FileStorage,
+    max_bytes: int,
+    prefix: str = "uploads",
+    source_type: str = "user_upload",
+) -> Row:
+    """Stream the upload into storage (413 past `max_bytes`, leaving nothing behind)."""
+    filename = PurePosixPath((upload.filename or "").replace("\\", "/")).name.strip() or "file"
+    mime_type = upload.mimetype or mimetypes.guess_type(filename)[0] or "application/octet-stream"
+    if mime_type == "application/octet-stream":
+        mime_type = mimetypes.guess_type(filename)[0] or mime_type
+    key = f"{prefix}/{_owner_folder(user)}/{uuid.uuid4()}{_extension(filename)}"
+    try:
+        info = objects().put(key, upload.stream, mime_type, max_bytes=max_bytes)
+    except ObjectTooLarge:
+        raise APIError(
+            413, f"File is larger than {max_bytes // (1024 * 1024)} MB.", "file_too_large"
+        ) from None
+    try:
+        row = chat_db().add_file(
+            {
+                "user_id": user["username"],
+                "source_type": source_type,
+                "storage_path": key,
+                "filename": filename[:255],
+                "mime_type": mime_type,
+                "size_bytes": info.size,
+            }
+        )
+    except BaseException:
+        objects().delete(key)  # never leave an object without its row
+        raise
+    return row
+
+
+def upload_out(row: Row) -> Row:
+    return {key: row.get(key) for key in UPLOAD_FIELDS}
+
+
+def file_info(user: Row, file_id: str) -> Row:
+    row = chat_db().get_file(file_id)
+    if not owns(user, row):
+        raise APIError(404, "File not found.", "file_not_found")
+    external = row.get("external_url") or (
+        object_url(row["storage_path"]) if row.get("storage_path") else None
+    )
+    return {**upload_out(row), "source_type": row["source_type"], "external_url": external}

@@ -1,0 +1,145 @@
+"""Chats and messages for one user, with ownership enforced on every read and write."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from webapp.auth.guard import owns
+from webapp.chats.images import message_images
+from webapp.errors import APIError
+from webapp.stores import chat_db, projects_db
+from webapp.stores.chatdb.base import Row
+
+DEFAULT_TITLE = "Новый чат"
+CHAT_FIELDS = ("id", "title", "description", "user_id", "created_at", "updated_at")
+MESSAGE_FIELDS = ("id", "chat_id", "role", "content", "message_type", "created_at")
+TREE_KEY = re.compile(r"^tree_docs/[0-9a-fA-F-]{36}/[^\x00]+$")
+
+
+def chat_out(chat: Row) -> Row:
+    return {key: chat.get(key) for key in CHAT_FIELDS}
+
+
+def owned_chat(user: Row, chat_id: str) -> Row:
+    """The chat if the caller may see it; 404 otherwise (never reveal other users' chats)."""
+    chat = chat_db().get_chat(chat_id)
+    if not owns(user, chat):
+        raise APIError(404, "Chat not found.", "chat_not_found")
+    return chat  # type: ignore[return-value]
+
+
+def create_chat(user: Row, title: str | None, description: str | None) -> Row:
+    title = (title or "").strip() or DEFAULT_TITLE
+    return chat_out(chat_db().create_chat(user["username"], title, description))
+
+
+def list_chats(user: Row, limit: int) -> list[Row]:
+    return [chat_out(c) for c in chat_db().list_chats(user["username"], limit)]
+
+
+def messages_out(messages: list[Row]) -> list[Row]:
+    """Messages in the client's shape, each with its images (one query for all of them)."""
+    images = message_images([m["id"] for m in messages])
+    return [
+        {
+            **{k: m.get(k) for k in MESSAGE_FIELDS},
+            "message_type": m.get("message_type") or "text",
+            "images": images.get(m["id"], []),
+        }
+        for m in messages
+    ]
+
+
+def history(user: Row, chat_id: str, limit: int, before: str | None) -> Row:
+    """The chat's fields at top level, plus `chat` and `messages` (both client shapes)."""
+    chat = chat_out(owned_chat(user, chat_id))
+    if before is not None:
+        anchor = chat_db().get_message(before)
+        if anchor is None or anchor["chat_id"] != chat_id:
+            raise APIError(
+                404, "Message given in 'before' not found in this chat.", "message_not_found"
+            )
+    messages = chat_db().list_messages(chat_id, limit, before)
+    return {**chat, "chat": chat, "messages": messages_out(messages)}
+
+
+def _google_files(payload: dict) -> list[dict]:
+    """Accept `google_files` as URI strings or objects, and the older `google_file_uris`."""
+    result = []
+    for item in list(payload.get("google_files") or []) + list(
+        payload.get("google_file_uris") or []
+    ):
+        if isinstance(item, str) and item.strip():
+            result.append({"uri": item.strip(), "mime_type": None, "storage_path": None})
+        elif isinstance(item, dict) and isinstance(item.get("uri"), str) and item["uri"].strip():
+            result.append(
+                {
+                    "uri": item["uri"].strip(),
+                    "mime_type": item.get("mime_type"),
+                    "storage_path": item.get("storage_path"),
+                }
+            )
+        else:
+            raise APIError(
+                422,
+                "Each google_files item must be a URI string or {uri, mime_type}.",
+                details={"google_files": ["invalid item"]},
+            )
+    return result
+
+
+def _check_attachments(user: Row, payload: dict) -> dict[str, Any]:
+    errors: dict[str, list[str]] = {}
+    file_ids = list(dict.fromkeys(payload.get("attached_file_ids") or []))
+    for file_id in file_ids:
+        row = chat_db().get_file(file_id)
+        if not owns(user, row):
+            errors.setdefault("attached_file_ids", []).append(f"unknown file {file_id}")
+    document_ids = list(dict.fromkeys(payload.get("attached_document_ids") or []))
+    for document_id in document_ids:
+        node = projects_db().get_node(document_id)
+        if node is None or node.get("node_type") != "document":
+            errors.setdefault("attached_document_ids", []).append(f"unknown document {document_id}")
+    tree_files = payload.get("tree_files") or []
+    for item in tree_files:
+        if not TREE_KEY.match(item["r2_key"]) or ".." in item["r2_key"]:
+            errors.setdefault("tree_files", []).append(
+                f"{item['r2_key']!r} is not under tree_docs/<document id>/"
+            )
+    google_files = _google_files(payload)
+    if errors:
+        message = "; ".join(f"{k}: {', '.join(v)}" for k, v in errors.items())
+        raise APIError(422, f"Invalid attachments: {message}", details=errors)
+    return {
+        "file_ids": file_ids,
+        "document_ids": document_ids,
+        "tree_files": tree_files,
+        "google_files": google_files,
+    }
+
+
+def post_message(user: Row, chat_id: str, payload: dict) -> Row:
+    owned_chat(user, chat_id)
+    content = payload["content"]
+    if not content.strip():
+        raise APIError(
+            422, "Message content must not be blank.", details={"content": ["must not be blank"]}
+        )
+    attachments = _check_attachments(user, payload)
+    message = chat_db().add_message(
+        chat_id,
+        "user",
+        content,
+        "text",
+        attachments=attachments,
+        file_ids=attachments["file_ids"],
+    )
+    return messages_out([message])[0]
+
+
+def delete_chat(user: Row, chat_id: str) -> Row:
+    """Hide the chat at once; its data is removed for good by the purge (SPEC §10)."""
+    owned_chat(user, chat_id)
+    chat_db().hide_chat(chat_id)
+    return {"message": "Deletion scheduled", "chat_id": chat_id}

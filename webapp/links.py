@@ -1,0 +1,39 @@
+"""Capability links: signed, expiring references to stored objects, fetchable without headers.
+
+Used for rendered evidence images (`/images/<token>`, SPEC §7.5) and for files when the
+storage has no public or presigned URL of its own (the local directory store).
+"""
+
+from __future__ import annotations
+
+from flask import current_app, url_for
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+SALT = "aizoomdoc.object-link.v1"
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["JWT_SECRET_KEY"], salt=SALT)
+
+
+def sign_key(key: str) -> str:
+    return _serializer().dumps(key)
+
+
+def unsign_key(token: str) -> str | None:
+    """The object key of a valid, unexpired token; None otherwise."""
+    try:
+        key = _serializer().loads(token, max_age=current_app.config["IMAGE_URL_TTL_SECONDS"])
+    except (BadSignature, SignatureExpired):
+        return None
+    return key if isinstance(key, str) else None
+
+
+def object_url(key: str) -> str:
+    """A URL a client can fetch: the storage's own (public/presigned) or our signed link."""
+    from webapp.stores import objects
+
+    ttl = current_app.config["IMAGE_URL_TTL_SECONDS"]
+    return objects().url(key, ttl) or url_for(
+        "images.get_image", token=sign_key(key), _external=True
+    )

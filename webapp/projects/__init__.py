@@ -1,0 +1,1 @@
+"""The projects tree (clients, projects, documents) as the API shows it."""

@@ -1,0 +1,54 @@
+"""File uploads and file info."""
+
+from __future__ import annotations
+
+from apiflask import APIBlueprint
+from flask import current_app, request
+
+from webapp.auth.guard import current_user
+from webapp.chats import files
+from webapp.errors import APIError
+from webapp.routes.common import AUTH_RESPONSES, protected
+from webapp.routes.schemas import FileInfoOut, FileOut, UploadIn
+
+bp = APIBlueprint("files", __name__, tag="Files")
+MULTIPART_SLACK = 64 * 1024  # boundaries and part headers around the file itself
+
+
+def _limit_body(max_bytes: int) -> None:
+    """Make werkzeug stop reading the body past the limit (413), not after buffering it."""
+    request.max_content_length = max_bytes + MULTIPART_SLACK
+
+
+@bp.before_request
+def limit_upload_size() -> None:
+    if request.method == "POST" and request.endpoint == "files.upload":
+        _limit_body(current_app.config["MAX_FILE_SIZE_MB"] * 1024 * 1024)
+
+
+@bp.post("/files/upload")
+@protected
+@bp.input(UploadIn, location="files", arg_name="form")
+@bp.output(FileOut, status_code=201)
+@bp.doc(responses={**AUTH_RESPONSES, 413: "File larger than MAX_FILE_SIZE_MB"})
+def upload(form: dict):
+    """Upload a file (multipart field `file`), streamed into storage."""
+    limit = current_app.config["MAX_FILE_SIZE_MB"] * 1024 * 1024
+    return files.upload_out(files.save_upload(current_user(), form["file"], limit))
+
+
+@bp.post("/files/upload-for-llm")
+@protected
+@bp.doc(responses={**AUTH_RESPONSES, 501: "Not available yet"})
+def upload_for_llm():
+    """Upload a file for the language model (arrives with the answering pipeline)."""
+    raise APIError(501, "Uploads for the language model are not available in this build yet.")
+
+
+@bp.get("/files/<file_id>")
+@protected
+@bp.output(FileInfoOut)
+@bp.doc(responses={**AUTH_RESPONSES, 404: "File not found (or not yours)"})
+def file_info(file_id: str):
+    """A file's metadata with a URL that fetches it."""
+    return files.file_info(current_user(), file_id)

@@ -1,0 +1,39 @@
+"""Liveness, readiness and the service index (no auth)."""
+
+from __future__ import annotations
+
+from apiflask import APIBlueprint
+
+from webapp import __version__
+from webapp.health import readiness
+from webapp.routes.schemas import Health, Ready, Root
+
+bp = APIBlueprint("health", __name__, tag="Health")
+
+
+@bp.get("/health")
+@bp.output(Health)
+def health():
+    """Liveness: the process answers."""
+    return {"status": "healthy", "version": __version__, "service": "aizoomdoc-server"}
+
+
+@bp.get("/health/ready")
+@bp.output(Ready)
+@bp.doc(responses={503: "A component is down"})
+def ready():
+    """Readiness: each backend answers (200), or which ones do not (503)."""
+    report = readiness()
+    return report, 200 if report["status"] == "ready" else 503
+
+
+@bp.get("/")
+@bp.output(Root)
+def index():
+    """Where to find the docs and the health check."""
+    return {
+        "service": "AIZoomDoc Server",
+        "version": __version__,
+        "docs": "/docs",
+        "health": "/health",
+    }

@@ -1,0 +1,37 @@
+"""The caller's profile and settings."""
+
+from __future__ import annotations
+
+from apiflask import APIBlueprint
+
+from webapp.accounts import settings
+from webapp.auth.guard import current_user
+from webapp.auth.service import public_user
+from webapp.routes.common import AUTH_RESPONSES, protected
+from webapp.routes.schemas import MeOut, SettingsOut, SettingsPatch
+
+bp = APIBlueprint("me", __name__, tag="Me")
+
+
+@bp.get("/me")
+@protected
+@bp.output(MeOut)
+@bp.doc(responses=AUTH_RESPONSES)
+def me():
+    """The caller, their settings and whether they stored their own Gemini key."""
+    user = current_user()
+    return {
+        "user": public_user(user),
+        "settings": settings.effective(user),
+        "gemini_api_key_configured": False,
+    }
+
+
+@bp.patch("/me/settings")
+@protected
+@bp.input(SettingsPatch, arg_name="changes")
+@bp.output(SettingsOut)
+@bp.doc(responses={**AUTH_RESPONSES, 404: "Unknown role prompt"})
+def update_settings(changes: dict):
+    """Change any of the seven settings; `{}` returns them unchanged, a null role clears it."""
+    return settings.update(current_user(), changes)

@@ -1,0 +1,46 @@
+"""The projects tree, document search and document results."""
+
+from __future__ import annotations
+
+from apiflask import APIBlueprint
+
+from webapp.projects import service
+from webapp.routes.common import AUTH_RESPONSES, protected
+from webapp.routes.schemas import DocumentResultsOut, SearchQuery, TreeNodeOut, TreeQuery
+
+bp = APIBlueprint("projects", __name__, tag="Projects")
+
+
+@bp.get("/projects/tree")
+@protected
+@bp.input(TreeQuery, location="query", arg_name="query")
+@bp.output(TreeNodeOut(many=True))
+@bp.doc(responses=AUTH_RESPONSES)
+def tree(query: dict):
+    """Tree nodes (roots, children of `parent_id`, or all), ordered by sort order and name."""
+    return service.tree(
+        query["client_id"],
+        query["parent_id"],
+        query["node_type"],
+        query["all_nodes"],
+        query["include_files"],
+    )
+
+
+@bp.get("/projects/search")
+@protected
+@bp.input(SearchQuery, location="query", arg_name="query")
+@bp.output(TreeNodeOut(many=True))
+@bp.doc(responses=AUTH_RESPONSES)
+def search(query: dict):
+    """Documents whose name or code contains `q` (case-insensitive)."""
+    return service.search(query["q"] or query["query"], query["client_id"], query["limit"])
+
+
+@bp.get("/projects/documents/<document_id>/results")
+@protected
+@bp.output(DocumentResultsOut)
+@bp.doc(responses={**AUTH_RESPONSES, 400: "Not a document", 404: "Unknown document"})
+def results(document_id: str):
+    """A document's OCR results (markdown, blocks index, OCR HTML…) with fetchable URLs."""
+    return service.document_results(document_id)

@@ -1,0 +1,153 @@
+"""The chat database interface: users, settings, roles, chats, messages, images and files.
+
+Rows are plain dicts with the reference schema's column names; ids are UUID strings (role ids are
+integers) and timestamps ISO-8601 UTC strings. Owner keys are usernames, as in the reference.
+Every implementation passes `tests/stores/test_chatdb_contract.py`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+Row = dict[str, Any]
+
+SETTINGS_FIELDS = (
+    "model_profile",
+    "selected_role_prompt_id",
+    "temperature",
+    "top_p",
+    "thinking_enabled",
+    "thinking_budget",
+    "media_resolution",
+)
+
+
+class Conflict(Exception):
+    """A unique value (a username, say) is taken."""
+
+
+class ChatStore(ABC):
+    # --- schema -------------------------------------------------------------------------------
+    @abstractmethod
+    def init_schema(self) -> list[str]:
+        """Create or upgrade the schema; return the migrations applied (idempotent)."""
+
+    @abstractmethod
+    def ping(self) -> None:
+        """Raise if the database cannot be reached."""
+
+    # --- users --------------------------------------------------------------------------------
+    @abstractmethod
+    def create_user(self, username: str, token_hash: str, role: str = "user") -> Row:
+        """Insert a user; raise Conflict when the username exists."""
+
+    @abstractmethod
+    def get_user(self, user_id: str) -> Row | None: ...
+
+    @abstractmethod
+    def get_user_by_username(self, username: str) -> Row | None: ...
+
+    @abstractmethod
+    def get_user_by_token_hash(self, token_hash: str) -> Row | None: ...
+
+    @abstractmethod
+    def list_users(self) -> list[Row]: ...
+
+    @abstractmethod
+    def update_user(self, user_id: str, **fields: Any) -> Row | None:
+        """Change `status`, `role`, `token_hash`, `static_token` or `last_seen_at`."""
+
+    # --- revoked access tokens ------------------------------------------------------------------
+    @abstractmethod
+    def revoke_token(self, jti: str, expires_at: str) -> None: ...
+
+    @abstractmethod
+    def is_token_revoked(self, jti: str) -> bool: ...
+
+    # --- settings -----------------------------------------------------------------------------
+    @abstractmethod
+    def get_settings(self, username: str) -> Row | None: ...
+
+    @abstractmethod
+    def save_settings(self, username: str, fields: dict[str, Any]) -> Row:
+        """Upsert the given settings fields (any of SETTINGS_FIELDS) and return the row."""
+
+    # --- role prompts -------------------------------------------------------------------------
+    @abstractmethod
+    def list_roles(self, active_only: bool = True) -> list[Row]: ...
+
+    @abstractmethod
+    def get_role(self, role_id: int) -> Row | None: ...
+
+    @abstractmethod
+    def add_role(self, name: str, content: str, description: str | None = None) -> Row: ...
+
+    @abstractmethod
+    def set_role_active(self, role_id: int, active: bool) -> Row | None: ...
+
+    # --- chats --------------------------------------------------------------------------------
+    @abstractmethod
+    def create_chat(self, username: str, title: str, description: str | None) -> Row: ...
+
+    @abstractmethod
+    def get_chat(self, chat_id: str) -> Row | None:
+        """The chat, or None when it does not exist or was deleted."""
+
+    @abstractmethod
+    def list_chats(self, username: str, limit: int) -> list[Row]:
+        """The user's visible chats, most recently active first."""
+
+    @abstractmethod
+    def touch_chat(self, chat_id: str) -> None:
+        """Mark the chat as active now (bumps `updated_at`)."""
+
+    @abstractmethod
+    def hide_chat(self, chat_id: str) -> None:
+        """Hide a chat at once (it is then deleted for good by the purge)."""
+
+    # --- messages -----------------------------------------------------------------------------
+    @abstractmethod
+    def add_message(
+        self,
+        chat_id: str,
+        role: str,
+        content: str,
+        message_type: str = "text",
+        attachments: dict[str, Any] | None = None,
+        file_ids: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Row:
+        """Insert a message (and its file attachments) and bump the chat's `updated_at`."""
+
+    @abstractmethod
+    def get_message(self, message_id: str) -> Row | None: ...
+
+    @abstractmethod
+    def list_messages(self, chat_id: str, limit: int, before: str | None = None) -> list[Row]:
+        """The newest `limit` messages (older than message `before`), in chronological order."""
+
+    # --- images and files ---------------------------------------------------------------------
+    @abstractmethod
+    def add_image(
+        self,
+        chat_id: str,
+        message_id: str,
+        file_id: str | None,
+        image_type: str,
+        description: str | None,
+        width: int | None,
+        height: int | None,
+    ) -> Row: ...
+
+    @abstractmethod
+    def list_images(self, message_ids: list[str]) -> list[Row]:
+        """Images of these messages, each with its file's `storage_path`, `external_url`,
+        `filename`."""
+
+    @abstractmethod
+    def add_file(self, fields: dict[str, Any]) -> Row:
+        """Insert a `storage_files` row (user_id, source_type, storage_path, filename, ...)."""
+
+    @abstractmethod
+    def get_file(self, file_id: str) -> Row | None: ...

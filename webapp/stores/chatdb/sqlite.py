@@ -1,0 +1,309 @@
+"""The chat database in a SQLite file: the embedded default (SPEC §3)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from pathlib import Path
+from typing import Any
+
+from webapp.stores.chatdb.base import SETTINGS_FIELDS, ChatStore, Conflict, Row
+from webapp.stores.sqlite import SQLiteDatabase, placeholders, utcnow
+
+MIGRATIONS = Path(__file__).parent / "migrations" / "sqlite"
+USER_FIELDS = ("status", "role", "token_hash", "static_token", "last_seen_at")
+FILE_FIELDS = (
+    "id",
+    "user_id",
+    "source_type",
+    "storage_path",
+    "external_url",
+    "filename",
+    "mime_type",
+    "size_bytes",
+    "created_at",
+)
+BOOL_COLUMNS = ("is_active", "is_archived", "thinking_enabled")
+JSON_COLUMNS = ("attachments", "metadata", "page_settings")
+
+
+def _row(row: Row | None) -> Row | None:
+    """SQLite stores booleans as 0/1 and JSON as text: give them back as Python values."""
+    if row is None:
+        return None
+    for key in BOOL_COLUMNS:
+        if key in row and row[key] is not None:
+            row[key] = bool(row[key])
+    for key in JSON_COLUMNS:
+        if isinstance(row.get(key), str):
+            row[key] = json.loads(row[key])
+    return row
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, ensure_ascii=False)
+
+
+class SQLiteChatStore(ChatStore):
+    def __init__(self, path: str | Path) -> None:
+        self.db = SQLiteDatabase(path)
+
+    def init_schema(self) -> list[str]:
+        return self.db.migrate(MIGRATIONS)
+
+    def ping(self) -> None:
+        with self.db.read() as conn:
+            conn.execute("SELECT 1 FROM schema_migrations LIMIT 1")
+
+    def _one(self, sql: str, params: tuple = ()) -> Row | None:
+        with self.db.read() as conn:
+            return _row(conn.execute(sql, params).fetchone())
+
+    def _all(self, sql: str, params: tuple = ()) -> list[Row]:
+        with self.db.read() as conn:
+            return [_row(r) for r in conn.execute(sql, params).fetchall()]
+
+    # --- users --------------------------------------------------------------------------------
+    def create_user(self, username: str, token_hash: str, role: str = "user") -> Row:
+        user_id = str(uuid.uuid4())
+        try:
+            with self.db.write() as conn:
+                conn.execute(
+                    "INSERT INTO users (id, username, static_token, token_hash, status, role, "
+                    "created_at) VALUES (?, ?, ?, ?, 'active', ?, ?)",
+                    (user_id, username, f"sha256:{token_hash}", token_hash, role, utcnow()),
+                )
+        except sqlite3.IntegrityError as exc:
+            raise Conflict(f"user {username!r} already exists") from exc
+        return self.get_user(user_id)  # type: ignore[return-value]
+
+    def get_user(self, user_id: str) -> Row | None:
+        return self._one("SELECT * FROM users WHERE id = ?", (user_id,))
+
+    def get_user_by_username(self, username: str) -> Row | None:
+        return self._one("SELECT * FROM users WHERE username = ?", (username,))
+
+    def get_user_by_token_hash(self, token_hash: str) -> Row | None:
+        return self._one("SELECT * FROM users WHERE token_hash = ?", (token_hash,))
+
+    def list_users(self) -> list[Row]:
+        return self._all("SELECT * FROM users ORDER BY created_at")
+
+    def update_user(self, user_id: str, **fields: Any) -> Row | None:
+        unknown = set(fields) - set(USER_FIELDS)
+        if unknown:
+            raise ValueError(f"cannot update user fields {sorted(unknown)}")
+        if fields:
+            assignments = ", ".join(f"{name} = ?" for name in fields)
+            with self.db.write() as conn:
+                conn.execute(
+                    f"UPDATE users SET {assignments} WHERE id = ?", (*fields.values(), user_id)
+                )
+        return self.get_user(user_id)
+
+    # --- revoked access tokens ------------------------------------------------------------------
+    def revoke_token(self, jti: str, expires_at: str) -> None:
+        with self.db.write() as conn:
+            conn.execute("DELETE FROM revoked_tokens WHERE expires_at < ?", (utcnow(),))
+            conn.execute(
+                "INSERT OR IGNORE INTO revoked_tokens (jti, expires_at) VALUES (?, ?)",
+                (jti, expires_at),
+            )
+
+    def is_token_revoked(self, jti: str) -> bool:
+        return self._one("SELECT 1 AS x FROM revoked_tokens WHERE jti = ?", (jti,)) is not None
+
+    # --- settings -----------------------------------------------------------------------------
+    def get_settings(self, username: str) -> Row | None:
+        return self._one("SELECT * FROM settings WHERE user_id = ?", (username,))
+
+    def save_settings(self, username: str, fields: dict[str, Any]) -> Row:
+        unknown = set(fields) - set(SETTINGS_FIELDS)
+        if unknown:
+            raise ValueError(f"unknown settings {sorted(unknown)}")
+        now = utcnow()
+        with self.db.write() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO settings (id, user_id, page_settings, model_profile, "
+                "created_at, updated_at) VALUES (?, ?, '{}', 'simple', ?, ?)",
+                (str(uuid.uuid4()), username, now, now),
+            )
+            if fields:
+                assignments = ", ".join(f"{name} = ?" for name in fields)
+                conn.execute(
+                    f"UPDATE settings SET {assignments}, updated_at = ? WHERE user_id = ?",
+                    (*fields.values(), now, username),
+                )
+        return self.get_settings(username)  # type: ignore[return-value]
+
+    # --- role prompts -------------------------------------------------------------------------
+    def list_roles(self, active_only: bool = True) -> list[Row]:
+        where = "WHERE is_active = 1" if active_only else ""
+        return self._all(f"SELECT * FROM user_prompts {where} ORDER BY id")
+
+    def get_role(self, role_id: int) -> Row | None:
+        return self._one("SELECT * FROM user_prompts WHERE id = ?", (role_id,))
+
+    def add_role(self, name: str, content: str, description: str | None = None) -> Row:
+        now = utcnow()
+        with self.db.write() as conn:
+            cursor = conn.execute(
+                "INSERT INTO user_prompts (name, content, description, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (name, content, description, now, now),
+            )
+            role_id = cursor.lastrowid
+        return self.get_role(role_id)  # type: ignore[return-value, arg-type]
+
+    def set_role_active(self, role_id: int, active: bool) -> Row | None:
+        with self.db.write() as conn:
+            conn.execute(
+                "UPDATE user_prompts SET is_active = ?, updated_at = ? WHERE id = ?",
+                (int(active), utcnow(), role_id),
+            )
+        return self.get_role(role_id)
+
+    # --- chats --------------------------------------------------------------------------------
+    def create_chat(self, username: str, title: str, description: str | None) -> Row:
+        chat_id, now = str(uuid.uuid4()), utcnow()
+        with self.db.write() as conn:
+            conn.execute(
+                "INSERT INTO chats (id, title, description, user_id, metadata, created_at, "
+                "updated_at) VALUES (?, ?, ?, ?, '{}', ?, ?)",
+                (chat_id, title, description, username, now, now),
+            )
+        return self.get_chat(chat_id)  # type: ignore[return-value]
+
+    def get_chat(self, chat_id: str) -> Row | None:
+        return self._one("SELECT * FROM chats WHERE id = ? AND deleted_at IS NULL", (chat_id,))
+
+    def list_chats(self, username: str, limit: int) -> list[Row]:
+        return self._all(
+            "SELECT * FROM chats WHERE user_id = ? AND is_archived = 0 AND deleted_at IS NULL "
+            "ORDER BY updated_at DESC, rowid DESC LIMIT ?",
+            (username, limit),
+        )
+
+    def touch_chat(self, chat_id: str) -> None:
+        with self.db.write() as conn:
+            conn.execute("UPDATE chats SET updated_at = ? WHERE id = ?", (utcnow(), chat_id))
+
+    def hide_chat(self, chat_id: str) -> None:
+        with self.db.write() as conn:
+            conn.execute(
+                "UPDATE chats SET deleted_at = ?, is_archived = 1 WHERE id = ? "
+                "AND deleted_at IS NULL",
+                (utcnow(), chat_id),
+            )
+
+    # --- messages -----------------------------------------------------------------------------
+    def add_message(
+        self,
+        chat_id: str,
+        role: str,
+        content: str,
+        message_type: str = "text",
+        attachments: dict[str, Any] | None = None,
+        file_ids: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Row:
+        message_id, now = str(uuid.uuid4()), utcnow()
+        with self.db.write() as conn:
+            conn.execute(
+                "INSERT INTO chat_messages (id, chat_id, role, content, message_type, "
+                "attachments, metadata, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    message_id,
+                    chat_id,
+                    role,
+                    content,
+                    message_type,
+                    _json(attachments),
+                    _json(metadata),
+                    now,
+                ),
+            )
+            for file_id in file_ids or ():
+                conn.execute(
+                    "INSERT INTO message_attachments (id, message_id, file_id, created_at) "
+                    "VALUES (?, ?, ?, ?)",
+                    (str(uuid.uuid4()), message_id, file_id, now),
+                )
+            conn.execute("UPDATE chats SET updated_at = ? WHERE id = ?", (now, chat_id))
+        return self.get_message(message_id)  # type: ignore[return-value]
+
+    def get_message(self, message_id: str) -> Row | None:
+        return self._one("SELECT * FROM chat_messages WHERE id = ?", (message_id,))
+
+    def list_messages(self, chat_id: str, limit: int, before: str | None = None) -> list[Row]:
+        params: list[Any] = [chat_id]
+        bound = ""
+        if before is not None:
+            bound = (
+                "AND (created_at, rowid) < (SELECT created_at, rowid FROM chat_messages "
+                "WHERE id = ? AND chat_id = ?)"
+            )
+            params += [before, chat_id]
+        rows = self._all(
+            f"SELECT * FROM chat_messages WHERE chat_id = ? {bound} "
+            "ORDER BY created_at DESC, rowid DESC LIMIT ?",
+            (*params, limit),
+        )
+        return rows[::-1]
+
+    # --- images and files ---------------------------------------------------------------------
+    def add_image(
+        self,
+        chat_id: str,
+        message_id: str,
+        file_id: str | None,
+        image_type: str,
+        description: str | None,
+        width: int | None,
+        height: int | None,
+    ) -> Row:
+        image_id = str(uuid.uuid4())
+        with self.db.write() as conn:
+            conn.execute(
+                "INSERT INTO chat_images (id, chat_id, message_id, file_id, image_type, "
+                "description, width, height, uploaded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    image_id,
+                    chat_id,
+                    message_id,
+                    file_id,
+                    image_type,
+                    description,
+                    width,
+                    height,
+                    utcnow(),
+                ),
+            )
+        return self._one("SELECT * FROM chat_images WHERE id = ?", (image_id,))  # type: ignore
+
+    def list_images(self, message_ids: list[str]) -> list[Row]:
+        if not message_ids:
+            return []
+        return self._all(
+            "SELECT i.*, f.storage_path, f.external_url, f.filename, f.source_type "
+            "FROM chat_images i LEFT JOIN storage_files f ON f.id = i.file_id "
+            f"WHERE i.message_id IN ({placeholders(message_ids)}) ORDER BY i.uploaded_at, i.rowid",
+            tuple(message_ids),
+        )
+
+    def add_file(self, fields: dict[str, Any]) -> Row:
+        row = {"id": str(uuid.uuid4()), "created_at": utcnow(), **fields}
+        unknown = set(row) - set(FILE_FIELDS)
+        if unknown:
+            raise ValueError(f"unknown storage_files columns {sorted(unknown)}")
+        columns = ", ".join(row)
+        with self.db.write() as conn:
+            conn.execute(
+                f"INSERT INTO storage_files ({columns}) VALUES ({placeholders(row)})",
+                tuple(row.values()),
+            )
+        return self.get_file(row["id"])  # type: ignore[return-value]
+
+    def get_file(self, file_id: str) -> Row | None:
+        return self._one("SELECT * FROM storage_files WHERE id = ?", (file_id,))

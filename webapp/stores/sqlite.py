@@ -1,0 +1,104 @@
+"""Small helpers shared by the SQLite stores: connections and versioned migrations."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+
+def utcnow() -> str:
+    """ISO-8601 UTC timestamp with microseconds, the format every store returns."""
+    return datetime.now(timezone.utc).isoformat()
+
+
+def _casefold(value: str | None) -> str | None:
+    """Unicode case folding (SQLite's own lower() only folds ASCII, and our data is Cyrillic)."""
+    return value.casefold() if isinstance(value, str) else value
+
+
+def _dict_factory(cursor: sqlite3.Cursor, row: tuple) -> dict:
+    return {col[0]: row[i] for i, col in enumerate(cursor.description)}
+
+
+class SQLiteDatabase:
+    """A SQLite file opened per unit of work (cheap, and safe across threads and greenlets)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        conn.row_factory = _dict_factory
+        conn.create_function("casefold", 1, _casefold, deterministic=True)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        return conn
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        conn = self.connect()
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """A transaction that takes the write lock up front, so read-then-write is atomic."""
+        conn = self.connect()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        finally:
+            conn.close()
+
+    def migrate(self, folder: Path) -> list[str]:
+        """Apply the `NNN_name.sql` files of `folder` not applied yet; return their names."""
+        applied: list[str] = []
+        with self.write() as conn:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations "
+                "(version TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+            )
+            done = {r["version"] for r in conn.execute("SELECT version FROM schema_migrations")}
+            for script in sorted(folder.glob("*.sql")):
+                if script.stem in done:
+                    continue
+                for statement in _statements(script.read_text(encoding="utf-8")):
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
+                    (script.stem, utcnow()),
+                )
+                applied.append(script.stem)
+        return applied
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration into statements (ours have no semicolons inside literals or triggers)."""
+    parts, current = [], []
+    for line in script.splitlines():
+        if line.strip().startswith("--"):
+            continue
+        current.append(line)
+        if line.rstrip().endswith(";"):
+            parts.append("\n".join(current).strip().rstrip(";"))
+            current = []
+    tail = "\n".join(current).strip()
+    if tail:
+        parts.append(tail)
+    return [p for p in parts if p]
+
+
+def placeholders(values: list | tuple) -> str:
+    return ",".join("?" for _ in values)
