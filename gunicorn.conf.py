@@ -18,3 +18,6 @@ accesslog = None  # the app logs one structured line per request itself
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# gunicorn 27's control socket lives in $HOME and would be shared by every instance on a host;
+# systemd (and the tests) manage the process instead.
+control_socket_disable = True
