@@ -105,3 +105,82 @@ def test_files_and_images(chat_store):
     assert chat_store.list_images([]) == []
     with_files = chat_store.add_message(chat["id"], "user", "q2", file_ids=[file["id"]])
     assert with_files["id"]
+
+
+def _chat_with_message(chat_store):
+    chat = chat_store.create_chat("u", "A", None)
+    return chat, chat_store.add_message(chat["id"], "user", "q")
+
+
+def test_runs_one_active_per_chat(chat_store):
+    chat, message = _chat_with_message(chat_store)
+    run = chat_store.create_run(chat["id"], message["id"], "u", "simple")
+    assert run["status"] == "queued" and run["mode"] == "simple"
+    with pytest.raises(Conflict):
+        chat_store.create_run(chat["id"], message["id"], "u", "simple")
+    assert chat_store.active_run(chat["id"])["id"] == run["id"]
+    chat_store.update_run(run["id"], status="running", started_at="2026-01-01T00:00:00+00:00")
+    assert chat_store.active_run(chat["id"])["status"] == "running"
+    chat_store.update_run(run["id"], status="succeeded")
+    assert chat_store.active_run(chat["id"]) is None
+    again = chat_store.create_run(chat["id"], message["id"], "u", "complex")
+    assert chat_store.latest_run(message["id"])["id"] == again["id"]
+    with pytest.raises(ValueError):
+        chat_store.update_run(run["id"], chat_id="x")
+
+
+def test_run_events_in_order(chat_store):
+    chat, message = _chat_with_message(chat_store)
+    run = chat_store.create_run(chat["id"], message["id"], "u", None)
+    for seq, name in enumerate(["processing_started", "phase_started", "completed"], start=1):
+        chat_store.append_event(run["id"], seq, name, {"n": seq, "text": "ё"})
+    events = chat_store.list_events(run["id"])
+    assert [(e["seq"], e["event"]) for e in events] == [
+        (1, "processing_started"),
+        (2, "phase_started"),
+        (3, "completed"),
+    ]
+    assert events[0]["data"] == {"n": 1, "text": "ё"}
+    assert [e["seq"] for e in chat_store.list_events(run["id"], after_seq=2)] == [3]
+
+
+def test_deletion_parts_leave_nothing(chat_store):
+    chat, message = _chat_with_message(chat_store)
+    other, other_message = _chat_with_message(chat_store)
+    render = chat_store.add_file(
+        {
+            "user_id": "u",
+            "source_type": "chat_render",
+            "storage_path": f"chat_images/{chat['id']}/a.png",
+        }
+    )
+    upload = chat_store.add_file(
+        {"user_id": "u", "source_type": "user_upload", "storage_path": "uploads/u/x.pdf"}
+    )
+    chat_store.add_image(chat["id"], message["id"], render["id"], "overview", "B", 1, 1)
+    chat_store.add_message(chat["id"], "user", "with file", file_ids=[upload["id"]])
+    run = chat_store.create_run(chat["id"], message["id"], "u", None)
+    chat_store.append_event(run["id"], 1, "completed", {})
+    job = chat_store.enqueue_deletion(chat["id"])
+    assert chat_store.enqueue_deletion(chat["id"])["id"] == job["id"]
+    assert [j["id"] for j in chat_store.pending_deletions()] == [job["id"]]
+    assert [f["id"] for f in chat_store.chat_render_files(chat["id"])] == [render["id"]]
+    for part in ("objects", "images", "runs", "messages", "files", "chat"):
+        chat_store.delete_chat_part(chat["id"], part)
+        chat_store.delete_chat_part(chat["id"], part)  # idempotent
+    chat_store.update_deletion(job["id"], status="done", step="chat")
+    assert chat_store.pending_deletions() == []
+    assert chat_store.get_chat(chat["id"]) is None and chat_store.get_run(run["id"]) is None
+    assert chat_store.get_file(render["id"]) is None
+    assert chat_store.get_file(upload["id"]) is not None  # the user's own upload stays
+    assert chat_store.get_message(message["id"]) is None
+    assert chat_store.list_messages(other["id"], 10)[0]["id"] == other_message["id"]
+
+
+def test_api_keys(chat_store):
+    assert chat_store.get_api_key("u") is None
+    chat_store.set_api_key("u", "enc1")
+    chat_store.set_api_key("u", "enc2")
+    assert chat_store.get_api_key("u") == "enc2"
+    chat_store.set_api_key("u", None)
+    assert chat_store.get_api_key("u") is None

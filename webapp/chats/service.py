@@ -142,4 +142,5 @@ def delete_chat(user: Row, chat_id: str) -> Row:
     """Hide the chat at once; its data is removed for good by the purge (SPEC §10)."""
     owned_chat(user, chat_id)
     chat_db().hide_chat(chat_id)
+    chat_db().enqueue_deletion(chat_id)
     return {"message": "Deletion scheduled", "chat_id": chat_id}

@@ -23,8 +23,13 @@ SETTINGS_FIELDS = (
 )
 
 
+RUN_ACTIVE = ("queued", "running")
+RUN_FIELDS = ("status", "mode", "error", "worker", "started_at", "finished_at", "heartbeat_at")
+DELETION_STEPS = ("objects", "images", "runs", "messages", "files", "chat")
+
+
 class Conflict(Exception):
-    """A unique value (a username, say) is taken."""
+    """A unique value is taken (a username; a second active run for one chat)."""
 
 
 class ChatStore(ABC):
@@ -151,3 +156,60 @@ class ChatStore(ABC):
 
     @abstractmethod
     def get_file(self, file_id: str) -> Row | None: ...
+
+    # --- runs (SPEC §5) -----------------------------------------------------------------------
+    @abstractmethod
+    def create_run(self, chat_id: str, message_id: str, username: str, mode: str | None) -> Row:
+        """Insert a queued run; raise Conflict when the chat already has an active run."""
+
+    @abstractmethod
+    def get_run(self, run_id: str) -> Row | None: ...
+
+    @abstractmethod
+    def latest_run(self, message_id: str) -> Row | None:
+        """The newest run answering this message."""
+
+    @abstractmethod
+    def active_run(self, chat_id: str) -> Row | None:
+        """The chat's queued or running run, if any."""
+
+    @abstractmethod
+    def update_run(self, run_id: str, **fields: Any) -> Row | None:
+        """Change any of RUN_FIELDS."""
+
+    @abstractmethod
+    def append_event(self, run_id: str, seq: int, event: str, data: dict[str, Any]) -> None: ...
+
+    @abstractmethod
+    def list_events(self, run_id: str, after_seq: int = 0) -> list[Row]:
+        """Persisted events with `seq` > after_seq, in order; `data` as a dict."""
+
+    # --- durable chat deletion (SPEC §10) -------------------------------------------------------
+    @abstractmethod
+    def enqueue_deletion(self, chat_id: str) -> Row:
+        """A pending deletion job for the chat (the same job when one exists)."""
+
+    @abstractmethod
+    def pending_deletions(self, limit: int = 100) -> list[Row]: ...
+
+    @abstractmethod
+    def update_deletion(self, job_id: str, **fields: Any) -> None:
+        """Change `status`, `step`, `attempts` or `error`."""
+
+    @abstractmethod
+    def chat_render_files(self, chat_id: str) -> list[Row]:
+        """`storage_files` rows of the chat's rendered images (source_type chat_render)."""
+
+    @abstractmethod
+    def delete_chat_part(self, chat_id: str, part: str) -> None:
+        """Delete one part of a chat's rows (`images`, `runs`, `messages`, `files`, `chat`);
+        idempotent, and each part leaves no row pointing at a deleted one."""
+
+    # --- users' own API keys --------------------------------------------------------------------
+    @abstractmethod
+    def get_api_key(self, username: str) -> str | None:
+        """The user's encrypted key, if stored."""
+
+    @abstractmethod
+    def set_api_key(self, username: str, encrypted_key: str | None) -> None:
+        """Store (or with None remove) the user's encrypted key."""

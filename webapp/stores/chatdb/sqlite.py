@@ -8,7 +8,14 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from webapp.stores.chatdb.base import SETTINGS_FIELDS, ChatStore, Conflict, Row
+from webapp.stores.chatdb.base import (
+    DELETION_STEPS,
+    RUN_FIELDS,
+    SETTINGS_FIELDS,
+    ChatStore,
+    Conflict,
+    Row,
+)
 from webapp.stores.sqlite import SQLiteDatabase, placeholders, utcnow
 
 MIGRATIONS = Path(__file__).parent / "migrations" / "sqlite"
@@ -25,7 +32,8 @@ FILE_FIELDS = (
     "created_at",
 )
 BOOL_COLUMNS = ("is_active", "is_archived", "thinking_enabled")
-JSON_COLUMNS = ("attachments", "metadata", "page_settings")
+JSON_COLUMNS = ("attachments", "metadata", "page_settings", "data")
+DELETION_FIELDS = ("status", "step", "attempts", "error")
 
 
 def _row(row: Row | None) -> Row | None:
@@ -307,3 +315,146 @@ class SQLiteChatStore(ChatStore):
 
     def get_file(self, file_id: str) -> Row | None:
         return self._one("SELECT * FROM storage_files WHERE id = ?", (file_id,))
+
+    # --- runs ---------------------------------------------------------------------------------
+    def create_run(self, chat_id: str, message_id: str, username: str, mode: str | None) -> Row:
+        run_id = str(uuid.uuid4())
+        try:
+            with self.db.write() as conn:
+                conn.execute(
+                    "INSERT INTO chat_runs (id, chat_id, message_id, user_id, status, mode, "
+                    "created_at) VALUES (?, ?, ?, ?, 'queued', ?, ?)",
+                    (run_id, chat_id, message_id, username, mode, utcnow()),
+                )
+        except sqlite3.IntegrityError as exc:
+            raise Conflict(f"chat {chat_id} already has an active run") from exc
+        return self.get_run(run_id)  # type: ignore[return-value]
+
+    def get_run(self, run_id: str) -> Row | None:
+        return self._one("SELECT * FROM chat_runs WHERE id = ?", (run_id,))
+
+    def latest_run(self, message_id: str) -> Row | None:
+        return self._one(
+            "SELECT * FROM chat_runs WHERE message_id = ? ORDER BY created_at DESC, rowid DESC "
+            "LIMIT 1",
+            (message_id,),
+        )
+
+    def active_run(self, chat_id: str) -> Row | None:
+        return self._one(
+            "SELECT * FROM chat_runs WHERE chat_id = ? AND status IN ('queued', 'running')",
+            (chat_id,),
+        )
+
+    def update_run(self, run_id: str, **fields: Any) -> Row | None:
+        unknown = set(fields) - set(RUN_FIELDS)
+        if unknown:
+            raise ValueError(f"cannot update run fields {sorted(unknown)}")
+        if fields:
+            assignments = ", ".join(f"{name} = ?" for name in fields)
+            with self.db.write() as conn:
+                conn.execute(
+                    f"UPDATE chat_runs SET {assignments} WHERE id = ?", (*fields.values(), run_id)
+                )
+        return self.get_run(run_id)
+
+    def append_event(self, run_id: str, seq: int, event: str, data: dict[str, Any]) -> None:
+        with self.db.write() as conn:
+            conn.execute(
+                "INSERT INTO chat_run_events (run_id, seq, event, data, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (run_id, seq, event, _json(data), utcnow()),
+            )
+
+    def list_events(self, run_id: str, after_seq: int = 0) -> list[Row]:
+        return self._all(
+            "SELECT seq, event, data, created_at FROM chat_run_events WHERE run_id = ? "
+            "AND seq > ? ORDER BY seq",
+            (run_id, after_seq),
+        )
+
+    # --- durable chat deletion ----------------------------------------------------------------
+    def enqueue_deletion(self, chat_id: str) -> Row:
+        now = utcnow()
+        with self.db.write() as conn:
+            conn.execute(
+                "INSERT INTO chat_deletion_jobs (id, chat_id, status, created_at, updated_at) "
+                "VALUES (?, ?, 'pending', ?, ?) ON CONFLICT (chat_id) DO NOTHING",
+                (str(uuid.uuid4()), chat_id, now, now),
+            )
+        return self._one(
+            "SELECT * FROM chat_deletion_jobs WHERE chat_id = ?", (chat_id,)
+        )  # type: ignore[return-value]
+
+    def pending_deletions(self, limit: int = 100) -> list[Row]:
+        return self._all(
+            "SELECT * FROM chat_deletion_jobs WHERE status = 'pending' ORDER BY created_at "
+            "LIMIT ?",
+            (limit,),
+        )
+
+    def update_deletion(self, job_id: str, **fields: Any) -> None:
+        unknown = set(fields) - set(DELETION_FIELDS)
+        if unknown:
+            raise ValueError(f"cannot update deletion fields {sorted(unknown)}")
+        assignments = ", ".join(f"{name} = ?" for name in fields)
+        with self.db.write() as conn:
+            conn.execute(
+                f"UPDATE chat_deletion_jobs SET {assignments}, updated_at = ? WHERE id = ?",
+                (*fields.values(), utcnow(), job_id),
+            )
+
+    def chat_render_files(self, chat_id: str) -> list[Row]:
+        return self._all(
+            "SELECT * FROM storage_files WHERE source_type = 'chat_render' "
+            "AND substr(storage_path, 1, ?) = ?",
+            (len(f"chat_images/{chat_id}/"), f"chat_images/{chat_id}/"),
+        )
+
+    def delete_chat_part(self, chat_id: str, part: str) -> None:
+        if part not in DELETION_STEPS:
+            raise ValueError(f"unknown part {part!r}")
+        prefix = f"chat_images/{chat_id}/"
+        statements = {
+            "objects": [],
+            "images": ["DELETE FROM chat_images WHERE chat_id = ?"],
+            "runs": [
+                "DELETE FROM chat_run_events WHERE run_id IN "
+                "(SELECT id FROM chat_runs WHERE chat_id = ?)",
+                "DELETE FROM chat_runs WHERE chat_id = ?",
+            ],
+            "messages": [
+                "DELETE FROM message_attachments WHERE message_id IN "
+                "(SELECT id FROM chat_messages WHERE chat_id = ?)",
+                "DELETE FROM chat_messages WHERE chat_id = ?",
+            ],
+            "files": [],
+            "chat": ["DELETE FROM chats WHERE id = ?"],
+        }[part]
+        with self.db.write() as conn:
+            for sql in statements:
+                conn.execute(sql, (chat_id,))
+            if part == "files":
+                conn.execute(
+                    "DELETE FROM storage_files WHERE source_type = 'chat_render' "
+                    "AND substr(storage_path, 1, ?) = ?",
+                    (len(prefix), prefix),
+                )
+
+    # --- users' own API keys ------------------------------------------------------------------
+    def get_api_key(self, username: str) -> str | None:
+        row = self._one("SELECT encrypted_key FROM user_api_keys WHERE user_id = ?", (username,))
+        return row["encrypted_key"] if row else None
+
+    def set_api_key(self, username: str, encrypted_key: str | None) -> None:
+        now = utcnow()
+        with self.db.write() as conn:
+            if encrypted_key is None:
+                conn.execute("DELETE FROM user_api_keys WHERE user_id = ?", (username,))
+            else:
+                conn.execute(
+                    "INSERT INTO user_api_keys (user_id, encrypted_key, created_at, updated_at) "
+                    "VALUES (?, ?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET "
+                    "encrypted_key = excluded.encrypted_key, updated_at = excluded.updated_at",
+                    (username, encrypted_key, now, now),
+                )
