@@ -24,6 +24,9 @@ def create_app(overrides: Mapping[str, Any] | None = None):
     from webapp.auth import cli as users_cli
     from webapp.auth import jwt
     from webapp.config import load_settings
+    from webapp.pipeline.loop import answer_question
+    from webapp.projects import cli as projects_cli
+    from webapp.runs import manager as runs_manager
 
     env_file = os.environ.get("AIZOOMDOC_ENV_FILE", os.path.join(os.getcwd(), ".env"))
     if env_file and not (overrides or {}).get("TESTING"):
@@ -55,10 +58,12 @@ def create_app(overrides: Mapping[str, Any] | None = None):
     requestlog.init_app(app)
     stores.init_app(app)
     jwt.init_app(app)
+    runs_manager.init_app(app, answer_question)
     routes.init_app(app)
     cli.init_app(app)
     users_cli.init_app(app)
     roles_cli.init_app(app)
+    projects_cli.init_app(app)
     origins = settings["CORS_ORIGINS"]
     CORS(app, origins="*" if origins == ["*"] else origins, expose_headers=["X-Request-ID"])
     return app

@@ -6,9 +6,20 @@ from apiflask import APIFlask
 from flask import request
 
 from webapp.errors import APIError
-from webapp.routes import auth, chats, docs, files, health, images, me, projects, prompts
+from webapp.routes import (
+    auth,
+    chats,
+    docs,
+    files,
+    health,
+    images,
+    me,
+    projects,
+    prompts,
+    stream,
+)
 
-BLUEPRINTS = (health, auth, me, prompts, chats, files, projects, images, docs)
+BLUEPRINTS = (health, auth, me, prompts, chats, stream, files, projects, images, docs)
 
 
 MULTIPART_ENDPOINTS = {"files.upload", "files.upload_for_llm"}

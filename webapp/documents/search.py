@@ -1,0 +1,265 @@
+"""Full-text search over a document's blocks: SQLite FTS5 with BM25, one table per document version.
+
+The index for a version is built once and shared by every process using the same database file: the
+build runs in one IMMEDIATE transaction (WAL, busy timeout), and a version counts as indexed only
+once its row in `search_index_meta` is committed together with the table.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import sqlite3
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from webapp.documents.analysis import ANALYZER_VERSION, analyze, analyze_query, iter_tokens
+from webapp.documents.model import Block, Document
+
+BUSY_TIMEOUT_MS = 60_000
+MAX_QUERY_TERMS = 40
+SNIPPET_CHARS = 220
+# bm25 weights by column: block id, heading (image type, short description), body, sheet name.
+COLUMN_WEIGHTS = (8.0, 3.0, 1.0, 0.5)
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One matching block; `score` is higher for better matches."""
+
+    block_id: str
+    kind: str
+    page: int | None
+    score: float
+    snippet: str
+
+
+def index_version(document: Document) -> str:
+    """The key an index is stored under: `document.version`, or a hash of the blocks if unset."""
+    if document.version:
+        return document.version
+    digest = hashlib.sha256()
+    for block in document.blocks:
+        for part in (block.id, block.kind, str(block.page), block.text, block.sheet or "",
+                     block.sheet_name or "", *sorted(f"{k}={v}" for k, v in block.fields.items())):
+            digest.update(part.encode("utf-8", "surrogatepass") + b"\x00")
+    return digest.hexdigest()
+
+
+def _table_name(version: str) -> str:
+    """A safe SQL identifier for a version (versions are sha256 hex; anything else is hashed)."""
+    key = version if _HEX64.match(version) else hashlib.sha256(version.encode()).hexdigest()
+    return f"fts_a{ANALYZER_VERSION}_{key}"
+
+
+def _block_columns(block: Block) -> tuple[str, str, str, str]:
+    """Analyzed text per column: id, heading, body (text plus fields missing from it), sheet."""
+    heading = " ".join(
+        value for value in (block.fields.get("image_type"), block.fields.get("short_description"))
+        if value
+    )
+    extra = [value for value in block.fields.values() if value and value not in block.text]
+    body = "\n".join([block.text, *extra])
+    sheet = " ".join(part for part in (block.sheet, block.sheet_name) if part)
+    return (
+        " ".join(analyze(block.id)),
+        " ".join(analyze(heading)),
+        " ".join(analyze(body)),
+        " ".join(analyze(sheet)),
+    )
+
+
+def _fts_query(terms: Iterable[str]) -> str:
+    """An FTS5 OR-query with every term quoted, so user text can never be read as syntax."""
+    quoted = ['"' + term.replace('"', '""') + '"' for term in terms]
+    return " OR ".join(quoted)
+
+
+def make_snippet(text: str, query_terms: set[str], width: int = SNIPPET_CHARS) -> str:
+    """A short excerpt of the original text around the densest cluster of matching tokens."""
+    matches = [
+        (start, end, set(terms) & query_terms)
+        for start, end, terms in iter_tokens(text)
+        if query_terms.intersection(terms)
+    ]
+    if not matches:
+        excerpt, start, end = text[:width], 0, min(len(text), width)
+    else:
+        best_start, best_count = matches[0][0], 0
+        for index, (start, _, _) in enumerate(matches):
+            covered: set[str] = set()
+            for other_start, other_end, terms in matches[index:]:
+                if other_end - start > width * 0.8:
+                    break
+                covered |= terms
+            if len(covered) > best_count:
+                best_start, best_count = start, len(covered)
+        start = max(0, best_start - width // 5)
+        if start > 0:
+            space = text.rfind(" ", 0, start)
+            start = space + 1 if space >= 0 and start - space < 20 else start
+        end = min(len(text), start + width)
+        if end < len(text):
+            space = text.rfind(" ", start, end)
+            end = space if space > start + width // 2 else end
+        excerpt = text[start:end]
+    excerpt = re.sub(r"\*\*|(?<=\|)\s*-{3,}\s*(?=\|)", " ", excerpt)
+    excerpt = re.sub(r"\s+", " ", excerpt.replace("|", " | ")).strip()
+    excerpt = re.sub(r"(?:\s*\|\s*)+", " | ", excerpt).strip(" |")
+    prefix = "…" if start > 0 else ""
+    suffix = "…" if end < len(text) else ""
+    return f"{prefix}{excerpt}{suffix}"
+
+
+class SearchIndex:
+    """BM25 search over blocks, persisted in one SQLite file shared by processes."""
+
+    def __init__(self, db_path: str | Path) -> None:
+        self.db_path = str(db_path)
+        self.builds = 0  # indexes built by this instance (reuse shows as no increase)
+        self._ready: set[str] = set()
+        with self._connect() as connection:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute(
+                "CREATE TABLE IF NOT EXISTS search_index_meta ("
+                " version TEXT PRIMARY KEY, table_name TEXT NOT NULL, analyzer INTEGER NOT NULL,"
+                " blocks INTEGER NOT NULL, built_at REAL NOT NULL, build_seconds REAL NOT NULL)"
+            )
+
+    def _connect(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(self.db_path, timeout=BUSY_TIMEOUT_MS / 1000,
+                                     isolation_level=None)
+        connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        return connection
+
+    def _is_built(self, connection: sqlite3.Connection, version: str) -> bool:
+        row = connection.execute(
+            "SELECT 1 FROM search_index_meta WHERE version = ? AND analyzer = ? AND table_name = ?",
+            (version, ANALYZER_VERSION, _table_name(version)),
+        ).fetchone()
+        return row is not None
+
+    def is_built(self, version: str) -> bool:
+        """Whether an index for this document version is committed (by any process)."""
+        connection = self._connect()
+        try:
+            return self._is_built(connection, version)
+        finally:
+            connection.close()
+
+    def ensure(self, document: Document) -> None:
+        """Build the index for `document.version` unless it exists; safe across processes."""
+        version = index_version(document)
+        if version in self._ready:
+            return
+        connection = self._connect()
+        try:
+            if self._is_built(connection, version):
+                self._ready.add(version)
+                return
+            started = time.perf_counter()
+            rows = [
+                (block.id, block.kind, block.page, *_block_columns(block))
+                for block in document.blocks
+            ]
+            table = _table_name(version)
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                if self._is_built(connection, version):  # another process won the race
+                    connection.execute("COMMIT")
+                    self._ready.add(version)
+                    return
+                connection.execute(f"DROP TABLE IF EXISTS {table}")
+                connection.execute(
+                    f"CREATE VIRTUAL TABLE {table} USING fts5("
+                    " block_id UNINDEXED, kind UNINDEXED, page UNINDEXED,"
+                    " id_terms, heading_terms, body_terms, sheet_terms,"
+                    " tokenize = \"unicode61 remove_diacritics 0 tokenchars '-/.'\")"
+                )
+                connection.executemany(f"INSERT INTO {table} VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+                connection.execute(
+                    "INSERT OR REPLACE INTO search_index_meta VALUES (?, ?, ?, ?, ?, ?)",
+                    (version, table, ANALYZER_VERSION, len(rows), time.time(),
+                     time.perf_counter() - started),
+                )
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            self.builds += 1
+            self._ready.add(version)
+        finally:
+            connection.close()
+
+    def search(
+        self,
+        document: Document,
+        query: str,
+        limit: int = 10,
+        kinds: Iterable[str] | None = None,
+    ) -> list[SearchHit]:
+        """Best-matching blocks for free user text; [] when the text has no searchable terms."""
+        terms = analyze_query(query or "")[:MAX_QUERY_TERMS]
+        if not terms or limit <= 0:
+            return []
+        self.ensure(document)
+        table = _table_name(index_version(document))
+        sql = (
+            f"SELECT block_id, kind, page, bm25({table}, 0, 0, 0, ?, ?, ?, ?) AS rank"
+            f" FROM {table} WHERE {table} MATCH ?"
+        )
+        params: list[object] = [*COLUMN_WEIGHTS, _fts_query(terms)]
+        kind_list = sorted(set(kinds)) if kinds is not None else None
+        if kind_list is not None:
+            if not kind_list:
+                return []
+            sql += f" AND kind IN ({', '.join('?' for _ in kind_list)})"
+            params.extend(kind_list)
+        sql += " ORDER BY rank LIMIT ?"
+        params.append(int(limit))
+        connection = self._connect()
+        try:
+            rows = connection.execute(sql, params).fetchall()
+        finally:
+            connection.close()
+        term_set = set(terms)
+        hits = []
+        for block_id, kind, page, rank in rows:
+            block = document.get(block_id)
+            text = block.text if block is not None and block.text else ""
+            if block is not None and not text:
+                text = " ".join(filter(None, [block.sheet_name, *block.fields.values()]))
+            hits.append(SearchHit(block_id, kind, page, -float(rank), make_snippet(text, term_set)))
+        return hits
+
+    def block_count(self, version: str) -> int:
+        """Rows indexed for a version (0 when not built)."""
+        connection = self._connect()
+        try:
+            if not self._is_built(connection, version):
+                return 0
+            return connection.execute(f"SELECT count(*) FROM {_table_name(version)}").fetchone()[0]
+        finally:
+            connection.close()
+
+    def drop(self, version: str) -> None:
+        """Forget a version's index (e.g. when its document is deleted)."""
+        self._ready.discard(version)
+        connection = self._connect()
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                tables = [row[0] for row in connection.execute(
+                    "SELECT table_name FROM search_index_meta WHERE version = ?", (version,))]
+                for table in {*tables, _table_name(version)}:
+                    connection.execute(f'DROP TABLE IF EXISTS "{table}"')
+                connection.execute("DELETE FROM search_index_meta WHERE version = ?", (version,))
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+        finally:
+            connection.close()

@@ -1,0 +1,87 @@
+"""The engine interface: one call in (system text, parts, schema, settings), text out.
+
+The pipeline never talks to an SDK directly; an engine turns an `LLMCall` into a request to its
+model and reports deltas of the answer markdown (and thinking) while it streams.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class LLMError(Exception):
+    """A call failed; `retryable` when trying again may help (429, 5xx, transport)."""
+
+    def __init__(self, message: str, retryable: bool = False, status: int | None = None) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.status = status
+
+
+@dataclass
+class TextPart:
+    text: str
+
+
+@dataclass
+class ImagePart:
+    """A rendered image; `key` identifies it so an engine uploads it once per run."""
+
+    png: bytes
+    caption: str
+    key: str
+    block_id: str
+    kind: str
+
+
+Part = TextPart | ImagePart
+
+
+@dataclass
+class LLMCall:
+    purpose: str  # "answer", "collect", "roi_request"
+    model_role: str  # "flash" or "pro"
+    system: str
+    parts: list[Part]
+    history: list[dict[str, str]] = field(default_factory=list)  # [{role, content}] oldest first
+    schema: dict[str, Any] | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+    stream_field: str | None = None  # stream deltas of this top-level string field
+    cache_parts: list[Part] = field(default_factory=list)  # a stable prefix worth caching
+    facts: dict[str, Any] = field(default_factory=dict)  # structured view (the local engine)
+
+
+@dataclass
+class LLMResult:
+    text: str
+    model: str
+    prompt_chars: int = 0
+    prompt_tokens: int | None = None
+    output_tokens: int | None = None
+
+
+DeltaSink = Callable[[str, str], None]  # (kind: "token" | "thinking", text)
+
+
+class LLMEngine(ABC):
+    name = "engine"
+
+    @abstractmethod
+    def model_name(self, role: str) -> str: ...
+
+    @abstractmethod
+    def generate(self, call: LLMCall, on_delta: DeltaSink | None = None) -> LLMResult:
+        """Run the call; report deltas of `call.stream_field` (and thinking) as they arrive."""
+
+    def close(self) -> None:
+        """Free per-run resources (uploaded files, caches)."""
+
+
+def prompt_chars(call: LLMCall) -> int:
+    """Characters of text sent in a call (system, history, parts): the prompt-size measure."""
+    text = len(call.system) + sum(len(m.get("content", "")) for m in call.history)
+    parts = call.cache_parts + call.parts
+    return text + sum(len(p.text) if isinstance(p, TextPart) else len(p.caption) for p in parts)

@@ -1,0 +1,43 @@
+"""The answer to a chat's latest question, as Server-Sent Events (SPEC §5)."""
+
+from __future__ import annotations
+
+from apiflask import APIBlueprint
+from flask import Response, request, stream_with_context
+
+from webapp.auth.guard import current_user
+from webapp.chats.service import owned_chat
+from webapp.routes.common import AUTH_RESPONSES, protected
+from webapp.runs.stream import open_stream
+
+bp = APIBlueprint("stream", __name__, tag="Chats")
+
+STREAM_DOC = """Runs (or re-attaches to) the answer to the chat's latest user message and streams
+its events: `queue_position`, `processing_started`, `phase_started`, `phase_progress`,
+`llm_thinking`, `llm_token`, `tool_call`, `image_ready`, `llm_final`, then `completed` or `error`.
+Query: `document_ids` (repeated), `compare_document_ids_a` / `_b` (repeated), `tree_files` and
+`google_files` (JSON lists), `client_id`, `rerun=1`. Send `Last-Event-ID` to resume."""
+
+
+@bp.get("/chats/<chat_id>/stream")
+@protected
+@bp.doc(
+    description=STREAM_DOC,
+    responses={
+        200: {"description": "text/event-stream", "content": {"text/event-stream": {}}},
+        **AUTH_RESPONSES,
+        404: "Chat not found (or not yours)",
+    },
+)
+def stream(chat_id: str):
+    """Stream the answer to the latest question."""
+    user = current_user()
+    chat = owned_chat(user, chat_id)
+    events = open_stream(
+        user, chat, request.args, request.headers.get("Last-Event-ID"), request.host_url
+    )
+    response = Response(stream_with_context(events), mimetype="text/event-stream")
+    response.headers["Cache-Control"] = "no-cache"
+    response.headers["X-Accel-Buffering"] = "no"
+    response.headers["Content-Type"] = "text/event-stream; charset=utf-8"
+    return response

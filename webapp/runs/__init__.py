@@ -1,0 +1,1 @@
+"""Runs: one answer to one user message, executed once, persisted, and streamed as SSE."""

@@ -1,0 +1,41 @@
+"""The event catalogue (SPEC §5) and the Server-Sent Events wire format."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+QUEUE_POSITION = "queue_position"
+PROCESSING_STARTED = "processing_started"
+PHASE_STARTED = "phase_started"
+PHASE_PROGRESS = "phase_progress"
+LLM_THINKING = "llm_thinking"
+LLM_TOKEN = "llm_token"
+TOOL_CALL = "tool_call"
+IMAGE_READY = "image_ready"
+LLM_FINAL = "llm_final"
+COMPLETED = "completed"
+ERROR = "error"
+
+LIVE_ONLY = frozenset({LLM_TOKEN, LLM_THINKING})
+TERMINAL = frozenset({COMPLETED, ERROR})
+
+PHASE_TEXT = {
+    "processing": "Подготовка запроса",
+    "search": "Поиск по документам",
+    "llm": "Анализ моделью",
+    "flash_stage": "Сбор материалов (Flash)",
+    "tool_execution": "Подготовка изображений",
+    "pro_stage": "Формирование ответа (Pro)",
+}
+COMPLETED_MESSAGE = "Обработка завершена"
+
+
+def format_event(seq: int | None, event: str, data: dict[str, Any]) -> str:
+    """One SSE event: `id`, `event`, one-line JSON `data` (UTF-8, non-ASCII unescaped)."""
+    payload = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    head = f"id: {seq}\n" if seq is not None else ""
+    return f"{head}event: {event}\ndata: {payload}\n\n"
+
+
+PING = ": ping\n\n"

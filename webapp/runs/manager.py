@@ -1,0 +1,260 @@
+"""Starting, executing and following runs (SPEC §5, §6).
+
+A run executes once, in the process that started it, in its own thread (a greenlet under
+gevent), whether or not anyone is listening. Streams attach to it: in the same process they
+get every event live; in another process they follow the persisted events from the DB.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
+
+from flask import Flask, current_app
+
+from webapp.runs import events as ev
+from webapp.runs.channel import ChannelRegistry, RunChannel
+from webapp.runs.request import Deadline, RunRequest, RunTimeout
+from webapp.runs.slots import QueueFull, SlotPool, WaitTimeout, wait_for_slot
+from webapp.stores.chatdb.base import ChatStore, Conflict, Row
+from webapp.stores.sqlite import utcnow
+
+log = logging.getLogger("webapp.runs")
+EXTENSION = "aizoomdoc.runs"
+STALE_AFTER = timedelta(seconds=60)
+HEARTBEAT_EVERY = 10.0
+POLL_EVERY = 0.5
+
+Answerer = Callable[[RunRequest, Callable[[str, dict], int]], None]
+
+
+class UserFacingError(Exception):
+    """An error whose message is meant for the user as it is (with an event `code`)."""
+
+    def __init__(self, message: str, code: str = "run_failed") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def is_stale(run: Row, now: datetime | None = None) -> bool:
+    """An active run whose executor stopped beating (its process died)."""
+    if run["status"] not in ("queued", "running"):
+        return False
+    beat = _parse_time(run.get("heartbeat_at")) or _parse_time(run.get("created_at"))
+    return beat is not None and (now or datetime.now(timezone.utc)) - beat > STALE_AFTER
+
+
+class RunManager:
+    def __init__(self, app: Flask, store: ChatStore, answerer: Answerer) -> None:
+        self.app = app
+        self.store = store
+        self.answerer = answerer
+        config = app.config
+        self.pool = SlotPool(config["MAX_CONCURRENT_REQUESTS"], config["MAX_QUEUE_SIZE"])
+        self.channels = ChannelRegistry()
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
+
+    # --- starting -----------------------------------------------------------------------------
+    def start(
+        self,
+        request_factory: Callable[[Row], RunRequest],
+        chat: Row,
+        message: Row,
+        user: Row,
+        mode: str | None,
+    ) -> tuple[Row, bool]:
+        """A new run for `message` (started now), or the chat's active run; (run, started)."""
+        try:
+            run = self.store.create_run(chat["id"], message["id"], user["username"], mode)
+        except Conflict:
+            active = self.store.active_run(chat["id"])
+            if active is not None:
+                return active, False
+            run = self.store.create_run(chat["id"], message["id"], user["username"], mode)
+        self.store.update_run(run["id"], heartbeat_at=utcnow(), worker=self.worker_id)
+        channel = RunChannel(self.store, run["id"])
+        self.channels.add(channel)
+        request = request_factory(run)
+        thread = threading.Thread(
+            target=self._execute, args=(channel, request), name=f"run-{run['id'][:8]}", daemon=True
+        )
+        thread.start()
+        return run, True
+
+    # --- executing ----------------------------------------------------------------------------
+    def _execute(self, channel: RunChannel, request: RunRequest) -> None:
+        with self.app.app_context():
+            beating = threading.Event()
+            beat = threading.Thread(
+                target=self._heartbeat, args=(request.run_id, beating), daemon=True
+            )
+            beat.start()
+            started = time.monotonic()
+            ticket = None
+            try:
+                ticket = self._admit(channel, request)
+                self.store.update_run(request.run_id, status="running", started_at=utcnow())
+                channel.emit(ev.PROCESSING_STARTED, {"request_id": request.run_id})
+                request.deadline = Deadline(self.app.config["RUN_TIMEOUT"])
+                self.answerer(request, channel.emit)
+                self.store.update_run(request.run_id, status="succeeded", finished_at=utcnow())
+                channel.emit(ev.COMPLETED, {"message": ev.COMPLETED_MESSAGE})
+            except Exception as exc:  # every failure ends the run with exactly one error event
+                message, code = self._describe(exc, request.run_id)
+                self.store.update_run(
+                    request.run_id, status="failed", finished_at=utcnow(), error=message
+                )
+                channel.emit(ev.ERROR, {"message": message, "code": code})
+            finally:
+                beating.set()
+                if ticket is not None:
+                    if ticket.holding:
+                        self.pool.record_duration(time.monotonic() - started)
+                    ticket.release()
+                self.channels.remove(request.run_id)
+
+    def _admit(self, channel: RunChannel, request: RunRequest):
+        ticket = self.pool.enter()
+
+        def report(position: int) -> None:
+            snapshot = self.pool.snapshot()
+            channel.emit(
+                ev.QUEUE_POSITION,
+                {
+                    "position": position,
+                    "estimated_wait_seconds": self.pool.eta_seconds(position),
+                    "active_requests": snapshot["active"],
+                    "queue_size": snapshot["waiting"],
+                },
+            )
+
+        try:
+            wait_for_slot(self.pool, ticket, self.app.config["REQUEST_TIMEOUT"], report)
+        except BaseException:
+            ticket.release()
+            raise
+        return ticket
+
+    @staticmethod
+    def _describe(exc: Exception, run_id: str) -> tuple[str, str]:
+        if isinstance(exc, UserFacingError):
+            return str(exc), exc.code
+        if isinstance(exc, QueueFull):
+            return str(exc), "queue_full"
+        if isinstance(exc, WaitTimeout):
+            return str(exc) + " The server is busy; try again later.", "queue_timeout"
+        if isinstance(exc, RunTimeout):
+            return str(exc), "run_timeout"
+        log.exception("run %s failed", run_id)
+        return f"Internal error while answering (run {run_id}); try again.", "internal_error"
+
+    def _heartbeat(self, run_id: str, stop: threading.Event) -> None:
+        with self.app.app_context():
+            while not stop.wait(HEARTBEAT_EVERY):
+                try:
+                    self.store.update_run(run_id, heartbeat_at=utcnow())
+                except Exception:  # a missed beat is not fatal; the next one may pass
+                    log.warning("heartbeat of run %s failed", run_id, exc_info=True)
+
+    # --- following ----------------------------------------------------------------------------
+    def fail_if_stale(self, run: Row) -> Row:
+        """Mark a run whose process died as failed, with its closing error event (once)."""
+        if not is_stale(run) or self.channels.get(run["id"]):
+            return run
+        events = self.store.list_events(run["id"])
+        seq = (events[-1]["seq"] if events else 0) + 1
+        message = "The server restarted while answering; ask again (rerun) to get an answer."
+        try:
+            self.store.append_event(
+                run["id"], seq, ev.ERROR, {"message": message, "code": "run_interrupted"}
+            )
+        except Exception:  # another process closed it at the same moment
+            log.info("run %s was closed by another process", run["id"])
+        self.store.update_run(run["id"], status="failed", finished_at=utcnow(), error=message)
+        return self.store.get_run(run["id"]) or run
+
+    def follow(self, run_id: str, after_seq: int) -> Iterator[str]:
+        """SSE text for the run's events after `after_seq`, live, with pings, to its end."""
+        heartbeat = self.app.config["SSE_HEARTBEAT_SECONDS"]
+        channel = self.channels.get(run_id)
+        if channel is not None:
+            yield from self._follow_live(channel, after_seq, heartbeat)
+        else:
+            yield from self._follow_stored(run_id, after_seq, heartbeat)
+
+    def _follow_live(self, channel: RunChannel, after_seq: int, heartbeat: float) -> Iterator[str]:
+        subscriber = channel.subscribe()
+        try:
+            last = after_seq
+            for stored in self.store.list_events(channel.run_id, after_seq):
+                last = stored["seq"]
+                yield ev.format_event(stored["seq"], stored["event"], stored["data"])
+                if stored["event"] in ev.TERMINAL:
+                    return
+            while True:
+                try:
+                    seq, event, data = subscriber.get(timeout=heartbeat)
+                except Exception:  # queue.Empty: nothing for a while
+                    yield ev.PING
+                    continue
+                if seq <= last:
+                    continue
+                last = seq
+                yield ev.format_event(seq, event, data)
+                if event in ev.TERMINAL:
+                    return
+        finally:
+            channel.unsubscribe(subscriber)
+
+    def _follow_stored(self, run_id: str, after_seq: int, heartbeat: float) -> Iterator[str]:
+        last, quiet_since = after_seq, time.monotonic()
+        while True:
+            for stored in self.store.list_events(run_id, last):
+                last = stored["seq"]
+                quiet_since = time.monotonic()
+                yield ev.format_event(stored["seq"], stored["event"], stored["data"])
+                if stored["event"] in ev.TERMINAL:
+                    return
+            run = self.store.get_run(run_id)
+            if run is None:
+                return
+            if run["status"] not in ("queued", "running"):
+                if self.store.list_events(run_id, last):
+                    continue  # its last events landed after our read
+                if not any(e["event"] in ev.TERMINAL for e in self.store.list_events(run_id)):
+                    # finished, yet its closing event is missing (a crash between two writes)
+                    yield ev.format_event(
+                        last + 1,
+                        ev.ERROR,
+                        {
+                            "message": run.get("error") or "The run ended without an answer.",
+                            "code": "run_failed",
+                        },
+                    )
+                return
+            self.fail_if_stale(run)
+            if time.monotonic() - quiet_since >= heartbeat:
+                quiet_since = time.monotonic()
+                yield ev.PING
+            time.sleep(POLL_EVERY)
+
+
+def init_app(app: Flask, answerer: Answerer) -> None:
+    from webapp.stores import build_stores  # noqa: F401  (stores are initialised before us)
+
+    app.extensions[EXTENSION] = RunManager(app, app.extensions["aizoomdoc.stores"].chat, answerer)
+
+
+def runs() -> RunManager:
+    return current_app.extensions[EXTENSION]

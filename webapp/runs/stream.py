@@ -1,0 +1,74 @@
+"""`GET /chats/{id}/stream`: start, re-attach to or replay the answer to the latest question."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from webapp.accounts import settings as user_settings
+from webapp.runs import events as ev
+from webapp.runs.manager import runs
+from webapp.runs.request import BadStreamQuery, Deadline, RunRequest, parse_attachments
+from webapp.stores import chat_db
+from webapp.stores.chatdb.base import Row
+
+
+def latest_question(chat_id: str) -> Row | None:
+    for message in reversed(chat_db().list_messages(chat_id, 10)):
+        if message["role"] == "user":
+            return message
+    return None
+
+
+def _last_event_id(raw: str | None) -> int:
+    try:
+        return max(0, int(raw or 0))
+    except ValueError:
+        return 0
+
+
+def open_stream(
+    user: Row, chat: Row, args, last_event_id: str | None, base_url: str
+) -> Iterator[str]:
+    """SSE text for the chat's latest question; problems become `error` events."""
+    message = latest_question(chat["id"])
+    if message is None:
+        yield ev.format_event(
+            1,
+            ev.ERROR,
+            {
+                "message": "The chat has no question to answer: post a message first.",
+                "code": "no_question",
+            },
+        )
+        return
+    try:
+        attachments = parse_attachments(args, message.get("attachments"))
+    except BadStreamQuery as exc:
+        yield ev.format_event(1, ev.ERROR, {"message": str(exc), "code": "bad_request"})
+        return
+    manager = runs()
+    run = chat_db().latest_run(message["id"])
+    rerun = args.get("rerun") in ("1", "true", "yes")
+    after = _last_event_id(last_event_id)
+    if run is not None:
+        run = manager.fail_if_stale(run)
+    if run is None or (rerun and run["status"] not in ("queued", "running")):
+        settings = user_settings.effective(user)
+        mode = "compare" if attachments.compare else settings["model_profile"]
+
+        def build(new_run: Row) -> RunRequest:
+            return RunRequest(
+                new_run["id"],
+                user,
+                chat,
+                message,
+                settings,
+                attachments,
+                Deadline(manager.app.config["RUN_TIMEOUT"]),
+                base_url,
+            )
+
+        run, started = manager.start(build, chat, message, user, mode)
+        if started:
+            after = 0
+    yield from manager.follow(run["id"], after)
