@@ -26,6 +26,7 @@ def create_app(overrides: Mapping[str, Any] | None = None):
     from webapp.config import load_settings
     from webapp.pipeline.loop import answer_question
     from webapp.projects import cli as projects_cli
+    from webapp.runs import cli as runs_cli
     from webapp.runs import manager as runs_manager
 
     env_file = os.environ.get("AIZOOMDOC_ENV_FILE", os.path.join(os.getcwd(), ".env"))
@@ -64,6 +65,7 @@ def create_app(overrides: Mapping[str, Any] | None = None):
     users_cli.init_app(app)
     roles_cli.init_app(app)
     projects_cli.init_app(app)
+    runs_cli.init_app(app)
     origins = settings["CORS_ORIGINS"]
     CORS(app, origins="*" if origins == ["*"] else origins, expose_headers=["X-Request-ID"])
     return app

@@ -238,29 +238,45 @@ def answer_call(run: Run, round_no: int) -> LLMCall:
     )
 
 
-def _token_sink(run: Run, model_label: str):
-    accumulated = {"token": "", "thinking": ""}
+class TokenSink:
+    """Streams the answer's deltas as `llm_token`s — or holds them back while the round may
+    still be followed by the quality gate, so a client never sees an answer twice."""
 
-    def sink(kind: str, text: str) -> None:
+    def __init__(self, run: Run, model_label: str, hold: bool = False) -> None:
+        self.run, self.model, self.hold = run, model_label, hold
+        self.accumulated = {"token": "", "thinking": ""}
+        self.held: list[str] = []
+
+    def __call__(self, kind: str, text: str) -> None:
         if not text:
             return
-        accumulated[kind] += text
-        if kind == "token":
-            run.emit(
-                ev.LLM_TOKEN,
-                {"token": text, "accumulated": accumulated["token"], "model": model_label},
-            )
-        else:
-            run.emit(
+        self.accumulated[kind] += text
+        if kind == "thinking":
+            self.run.emit(
                 ev.LLM_THINKING,
-                {"content": text, "accumulated": accumulated["thinking"], "model": model_label},
+                {"content": text, "accumulated": self.accumulated["thinking"], "model": self.model},
             )
+        elif self.hold:
+            self.held.append(text)
+        else:
+            self._token(text, self.accumulated["token"])
 
-    return sink
+    def _token(self, text: str, accumulated: str) -> None:
+        self.run.emit(
+            ev.LLM_TOKEN, {"token": text, "accumulated": accumulated, "model": self.model}
+        )
+
+    def release(self) -> None:
+        """Send what was held back (in a few larger tokens)."""
+        sent = ""
+        for start in range(0, len(self.held), 8):
+            text = "".join(self.held[start : start + 8])
+            sent += text
+            self._token(text, sent)
+        self.held = []
 
 
-def ask(run: Run, call: LLMCall, parse, stream_label: str | None = None):
-    sink = _token_sink(run, stream_label) if stream_label else None
+def ask(run: Run, call: LLMCall, parse, sink: TokenSink | None = None):
     return call_parsed(
         run.engine,
         call,
@@ -361,6 +377,10 @@ def quality_gate(run: Run, answer: Answer) -> bool:
     return request_rois(run, rois, "проверка деталей") != []
 
 
+def _gate_possible(run: Run) -> bool:
+    return run.intent.needs_visual and not any(i.kind == "roi" for i in run.desk.images)
+
+
 def answer_rounds(run: Run) -> tuple[Answer, str]:
     best: Answer | None = None
     model = run.engine.model_name(run.strategy.answer_role)
@@ -369,20 +389,24 @@ def answer_rounds(run: Run) -> tuple[Answer, str]:
         run.request.deadline.check()
         run.phase(run.strategy.answer_phase)
         call = answer_call(run, round_no)
-        answer, result = ask(
+        last_round = round_no == run.config["MAX_ITERATIONS"]
+        sink = TokenSink(
             run,
-            call,
-            lambda text: parse_answer(text, require_diff=run.strategy.compare),
-            stream_label=run.strategy.answer_role,
+            run.strategy.answer_role,
+            hold=not gate_used and not last_round and _gate_possible(run),
+        )
+        answer, result = ask(
+            run, call, lambda text: parse_answer(text, require_diff=run.strategy.compare), sink
         )
         model = result.model
         if answer.answer_markdown.strip() or best is None:
-            best = answer if answer.answer_markdown.strip() or best is None else best
+            best = answer
         if not (answer.followup_images or answer.followup_rois):
-            if not gate_used and round_no < run.config["MAX_ITERATIONS"]:
+            if sink.hold:
                 gate_used = True
                 if quality_gate(run, answer):
                     continue
+                sink.release()
             break
         new = follow_up(run, answer.followup_images, answer.followup_rois, "запрос модели")
         rounds_without_new = 0 if new else rounds_without_new + 1

@@ -1,0 +1,384 @@
+"""The pipeline against the fake Gemini server, through the real google-genai SDK.
+
+Each test scripts the model's turns and asserts both what the server sent to the model and the
+events the client received.
+"""
+
+from __future__ import annotations
+
+import json
+
+from tests.fakes.gemini import Reply
+from tests.pipeline.conftest import names, of
+
+PLAN, SECTION, NODE = "DEMO-PLAN-001", "DEMO-SECT-001", "DEMO-NODE-001"
+
+
+def final(markdown="Ответ: 13,77 м² [DEMO-PLAN-001].", **extra) -> Reply:
+    return Reply(
+        json={
+            "needs_more_evidence": False,
+            "followup_images": [],
+            "followup_rois": [],
+            "answer_markdown": markdown,
+            "citations": [{"block_id": PLAN, "kind": "image_block", "page_number": 4}],
+            **extra,
+        }
+    )
+
+
+def wants(images=(), rois=(), note="Смотрю чертёж") -> Reply:
+    return Reply(
+        json={
+            "needs_more_evidence": True,
+            "followup_images": list(images),
+            "followup_rois": list(rois),
+            "answer_markdown": note,
+        }
+    )
+
+
+def _texts(request) -> list[str]:
+    return [p["text"] for c in request.body["contents"] for p in c["parts"] if "text" in p]
+
+
+def _user_parts(request) -> list[dict]:
+    return request.body["contents"][-1]["parts"]
+
+
+def test_simple_with_followup_image(make_session, fake_gemini):
+    session = make_session()
+    fake_gemini.add(wants(images=[PLAN]), final())
+    events = session.ask("Что изображено на общем виде?")
+    assert names(events)[0] == "processing_started"
+    assert names(events)[-1] == "completed" and names(events).count("completed") == 1
+    ready = of(events, "image_ready")
+    assert [(e["block_id"], e["kind"]) for e in ready][:1] == [(PLAN, "overview")]
+    assert len({(e["block_id"], e["kind"], tuple(e["bbox_norm"])) for e in ready}) == len(ready)
+    assert of(events, "tool_call")[0] == {
+        "tool": "request_images",
+        "parameters": {"image_ids": [PLAN]},
+        "reason": "запрос модели",
+    }
+    tokens = of(events, "llm_token")
+    assert tokens and all(t["token"] for t in tokens) and tokens[-1]["model"] == "flash"
+    assert "".join(t["token"] for t in tokens) == "Ответ: 13,77 м² [DEMO-PLAN-001]."
+    answer = of(events, "llm_final")[0]
+    assert answer["content"] == "Ответ: 13,77 м² [DEMO-PLAN-001]."
+    assert answer["model"] == "flash-model" and answer["citations"][0]["block_id"] == PLAN
+    # what the model was sent
+    first, second = fake_gemini.generations()[:2]
+    assert first.body["model"] == "flash-model"
+    config = first.body["generationConfig"]
+    assert config["responseMimeType"] == "application/json"
+    assert "answer_markdown" in config["responseSchema"]["properties"]
+    assert config["temperature"] == 1.0
+    parts = _user_parts(second)
+    image_at = next(i for i, p in enumerate(parts) if "fileData" in p)
+    assert parts[image_at - 1]["text"].startswith(f"Block {PLAN}: overview")  # caption first
+    assert "МАТЕРИАЛЫ ДОКУМЕНТОВ" in "".join(_texts(second))
+    # the saved answer and the images linked to the question
+    history = session.history()
+    assert [m["role"] for m in history] == ["user", "assistant"]
+    assert history[1]["content"] == answer["content"]
+    assert len(history[0]["images"]) == len(ready)
+    fetched = session.client.get(history[0]["images"][0]["url"].replace("http://localhost", ""))
+    assert fetched.status_code == 200 and fetched.data[:4] == b"\x89PNG"
+
+
+def test_images_uploaded_once_and_reused(make_session, fake_gemini):
+    session = make_session()
+    fake_gemini.add(wants(images=[PLAN]), wants(rois=[{"block_id": PLAN, "sector": "B2"}]), final())
+    session.ask("Что на плане?")
+    uploads = [r for r in fake_gemini.requests if r.kind == "upload"]
+    generations = fake_gemini.generations()
+    assert len(generations) == 3
+    sent_uris = [
+        (p["fileData"].get("fileUri") or p["fileData"].get("file_uri"))
+        for r in generations
+        for p in _user_parts(r)
+        if "fileData" in p
+    ]
+    assert len(uploads) == len(set(sent_uris))  # every image uploaded exactly once
+    assert len(sent_uris) > len(set(sent_uris))  # and referenced again in later rounds
+
+
+def test_role_prompt_leads_system_prompt(make_session, fake_gemini):
+    session = make_session()
+    with session.app.app_context():
+        from webapp.stores import chat_db
+
+        role = chat_db().add_role("Сметчик", "Ты опытный сметчик.")
+    session.settings(
+        selected_role_prompt_id=role["id"],
+        temperature=0.2,
+        top_p=0.5,
+        thinking_enabled=True,
+        thinking_budget=512,
+    )
+    fake_gemini.add(Reply(json=final().json, thoughts="Сначала проверю спецификацию."))
+    events = session.ask("Сколько кирпича в спецификации?")
+    request = fake_gemini.generations()[0]
+    system = request.body["systemInstruction"]["parts"][0]["text"]
+    assert system.startswith("Ты опытный сметчик.")
+    config = request.body["generationConfig"]
+    assert config["temperature"] == 0.2 and config["topP"] == 0.5
+    assert json.dumps(config["thinkingConfig"]).count("512") == 1
+    thinking = of(events, "llm_thinking")
+    assert thinking and thinking[0]["content"] == "Сначала проверю спецификацию."
+
+
+def test_history_newest_twenty_in_order(make_session, fake_gemini):
+    session = make_session()
+    chat_id = session.new_chat()
+    with session.app.app_context():
+        from webapp.stores import chat_db
+
+        for index in range(25):
+            chat_db().add_message(
+                chat_id, "user" if index % 2 == 0 else "assistant", f"сообщение {index}"
+            )
+    fake_gemini.add(final())
+    session.ask("Текущий вопрос")
+    contents = fake_gemini.generations()[0].body["contents"]
+    history = contents[:-1]
+    assert len(history) == 20
+    assert history[0]["parts"][0]["text"] == "сообщение 5"
+    assert history[-1]["parts"][0]["text"] == "сообщение 24"
+    assert [c["role"] for c in history[:2]] == ["model", "user"]
+    assert "Текущий вопрос" in "".join(p.get("text", "") for p in contents[-1]["parts"])
+    assert all("Текущий вопрос" not in c["parts"][0]["text"] for c in history)
+
+
+def test_complex_collects_with_flash_then_answers_with_pro(make_session, fake_gemini):
+    session = make_session()
+    session.settings(model_profile="complex")
+    fake_gemini.add(
+        Reply(
+            json={
+                "selected_block_ids": ["DEMO-SPEC-001", PLAN],
+                "facts": ["кладовая 107"],
+                "followup_images": [PLAN],
+                "followup_rois": [],
+            }
+        ),
+        final("Полный ответ по плану."),
+        Reply(json={"followup_rois": []}),  # the quality gate asks; the model proposes none
+    )
+    events = session.ask("Какие помещения на плане?")
+    generations = fake_gemini.generations()
+    assert [g.body["model"] for g in generations] == ["flash-model", "pro-model", "flash-model"]
+    assert (
+        "selected_block_ids"
+        in generations[0].body["generationConfig"]["responseSchema"]["properties"]
+    )
+    phases = [e["phase"] for e in of(events, "phase_started")]
+    assert "flash_stage" in phases and "pro_stage" in phases
+    pro_text = "".join(_texts(generations[1]))
+    assert "DEMO-SPEC-001" in pro_text and "кладовая 107" in pro_text
+    assert any("fileData" in p for p in _user_parts(generations[1]))
+    assert of(events, "llm_token")[-1]["model"] == "pro"
+    assert of(events, "llm_final")[0]["model"] == "pro-model"
+
+
+def test_compare_labels_sides_and_requires_diff(make_session, fake_gemini):
+    session = make_session()
+    runner = session.app.test_cli_runner()
+    other = runner.invoke(args=["demo", "--quiet"]).output.strip().splitlines()[-1]
+    assert other == session.document_id  # the demo is idempotent: import a second copy
+    from tests.pipeline.conftest import _session  # noqa: F401
+
+    with session.app.app_context():
+        import tempfile
+        from pathlib import Path
+
+        from webapp.documents.demo import build_demo_set
+        from webapp.projects.importer import import_set
+
+        with tempfile.TemporaryDirectory() as scratch:
+            second = import_set(
+                build_demo_set(Path(scratch) / "d").root, name="Версия Б", client_id="demo"
+            ).document_id
+    fake_gemini.responder = lambda body: Reply(
+        json={"selected_block_ids": [PLAN], "facts": [], "followup_images": []}
+    )
+    fake_gemini.add(
+        Reply(json={"selected_block_ids": [PLAN], "facts": []}),
+        Reply(json={"selected_block_ids": [PLAN], "facts": []}),
+        final("Различий нет"),  # no diff: refused and asked again
+        final(
+            "Различия в таблице",
+            diff=[
+                {
+                    "item": "Стена",
+                    "before": "250",
+                    "after": "380",
+                    "impact": "масса",
+                    "evidence": [PLAN],
+                }
+            ],
+        ),
+    )
+    events = session.ask(
+        "Сравни документы",
+        documents=[],
+        query=f"?compare_document_ids_a={session.document_id}" f"&compare_document_ids_b={second}",
+    )
+    assert names(events)[-1] == "completed", of(events, "error")
+    answer = of(events, "llm_final")[0]
+    assert answer["diff"][0]["after"] == "380" and answer["content"] == "Различия в таблице"
+    answering = [g for g in fake_gemini.generations() if g.body["model"] == "pro-model"]
+    text = "".join(_texts(answering[0]))
+    assert "DOC_A" in text and "DOC_B" in text
+    assert (
+        "diff" in "".join(_texts(answering[1]))
+        or "diff" in answering[1].body["systemInstruction"]["parts"][0]["text"]
+    )
+
+
+def test_followup_roi_is_rendered(make_session, fake_gemini):
+    session = make_session()
+    fake_gemini.add(
+        wants(images=[PLAN]),
+        wants(
+            rois=[
+                {
+                    "block_id": PLAN,
+                    "bbox_norm": [0.15, 0.3, 0.3, 0.45],
+                    "dpi": 300,
+                    "reason": "кладовая",
+                }
+            ]
+        ),
+        final(),
+    )
+    events = session.ask("Какова площадь кладовой 107?")
+    zoom = of(events, "tool_call")[-1]
+    assert zoom["tool"] == "zoom" and zoom["parameters"]["count"] == 1
+    roi = [e for e in of(events, "image_ready") if e["kind"] == "roi"]
+    assert len(roi) == 1 and roi[0]["bbox_norm"] == [0.15, 0.3, 0.3, 0.45]
+    assert roi[0]["reason"] == "кладовая"
+
+
+def test_quality_gate_asks_for_regions_once(make_session, fake_gemini):
+    session = make_session()
+    fake_gemini.add(
+        wants(images=[PLAN]),
+        final("Кладовая видна на плане."),  # visual question, no ROI: the gate asks
+        Reply(json={"followup_rois": [{"block_id": PLAN, "sector": "a2", "dpi": 250}]}),
+        final("Площадь кладовой 13,77 м²."),
+    )
+    events = session.ask("Какая площадь кладовой на плане?")
+    generations = fake_gemini.generations()
+    assert len(generations) == 4
+    assert (
+        "followup_rois" in generations[2].body["generationConfig"]["responseSchema"]["properties"]
+    )
+    assert [e["kind"] for e in of(events, "image_ready")].count("roi") == 1
+    assert of(events, "llm_final")[0]["content"] == "Площадь кладовой 13,77 м²."
+
+
+def test_invalid_json_then_valid(make_session, fake_gemini):
+    session = make_session()
+    fake_gemini.add(Reply(text="Конечно! Вот ответ без JSON."), final("Исправленный ответ."))
+    events = session.ask("Что в общих указаниях?")
+    assert of(events, "llm_final")[0]["content"] == "Исправленный ответ."
+    repair = "".join(_texts(fake_gemini.generations()[1]))
+    assert "не удалось разобрать" in repair
+
+
+def test_lenient_parse_of_fenced_json(make_session, fake_gemini):
+    session = make_session()
+    body = json.dumps(final("Из ограждения").json, ensure_ascii=False)
+    fake_gemini.add(Reply(text=f"```json\n{body}\n```"))
+    events = session.ask("Что в общих указаниях?")
+    assert of(events, "llm_final")[0]["content"] == "Из ограждения"
+    assert len(fake_gemini.generations()) == 1
+
+
+def test_429_then_success(make_session, fake_gemini):
+    session = make_session()
+    fake_gemini.add(Reply(status=429, text="quota"), final("После паузы."))
+    events = session.ask("Что в общих указаниях?")
+    assert names(events)[-1] == "completed"
+    assert len(fake_gemini.generations()) == 2
+
+
+def test_persistent_500_is_an_error_event(make_session, fake_gemini):
+    session = make_session(LLM_MAX_RETRIES=2)
+    fake_gemini.add(*[Reply(status=500, text="boom") for _ in range(3)])
+    events = session.ask("Что в общих указаниях?")
+    assert names(events)[-1] == "error" and "completed" not in names(events)
+    error = of(events, "error")[0]
+    assert error["code"] == "llm_unavailable" and "500" in error["message"]
+    assert len(fake_gemini.generations()) == 3
+    assert [m["role"] for m in session.history()] == ["user"]
+
+
+def test_unknown_block_ids_are_reported_not_rendered(make_session, fake_gemini):
+    session = make_session()
+    fake_gemini.add(wants(images=["ZZZZ-ZZZZ-ZZZ", "DEMO-NOTE-001"]), final())
+    events = session.ask("Покажи чертёж")
+    assert of(events, "image_ready") == []
+    told = "".join(_texts(fake_gemini.generations()[1]))
+    assert "ZZZZ-ZZZZ-ZZZ" in told and "DEMO-NOTE-001" in told
+
+
+def test_iteration_cap(make_session, fake_gemini):
+    session = make_session(MAX_ITERATIONS=3)
+    sectors = iter(["A1", "B1", "C1", "A2", "B2"])
+    fake_gemini.responder = lambda body: wants(rois=[{"block_id": PLAN, "sector": next(sectors)}])
+    events = session.ask("Что на плане?")
+    assert len(fake_gemini.generations()) == 3
+    assert names(events)[-1] == "completed"
+    assert of(events, "llm_final")[0]["content"] == "Смотрю чертёж"  # the last answer is kept
+
+
+def test_two_rounds_without_new_images_stop(make_session, fake_gemini):
+    session = make_session()
+    fake_gemini.responder = lambda body: wants(images=[SECTION])
+    events = session.ask("Что на разрезе?")
+    # round 1 renders the section; rounds 2 and 3 ask for it again and get nothing new
+    assert len(fake_gemini.generations()) == 3
+    assert names(events)[-1] == "completed"
+
+
+def test_image_budget_per_call(make_session, fake_gemini):
+    session = make_session(MAX_IMAGES_PER_CALL=2)
+    fake_gemini.add(wants(images=[PLAN, SECTION, NODE]), final())
+    session.ask("Что на чертежах?")
+    for request in fake_gemini.generations():
+        assert sum("fileData" in p for p in _user_parts(request)) <= 2
+
+
+def test_context_budget(make_session, fake_gemini):
+    session = make_session(MAX_CONTEXT_CHARS=800, MAX_BLOCKS_IN_MATERIALS=2)
+    fake_gemini.add(final())
+    session.ask("общие указания кладка стены")
+    materials = next(t for t in _texts(fake_gemini.generations()[0]) if t.startswith("МАТЕРИАЛЫ"))
+    assert materials.count("### BLOCK") <= 2 and len(materials) < 1200
+
+
+def test_named_documents_that_cannot_load_fail_clearly(make_session, fake_gemini):
+    session = make_session()
+    events = session.ask(
+        "Вопрос", documents=[], query="?document_ids=00000000-0000-0000-0000-000000000000"
+    )
+    assert names(events)[-1] == "error"
+    warnings = [e["message"] for e in of(events, "phase_progress")]
+    assert any("не загружен" in w for w in warnings)
+    assert of(events, "error")[0]["code"] == "documents_unavailable"
+    assert fake_gemini.generations() == []
+
+
+def test_document_with_missing_files_fails_clearly(make_session, fake_gemini):
+    session = make_session()
+    with session.app.app_context():
+        from webapp.stores import objects
+
+        for info in list(objects().list(f"tree_docs/{session.document_id}/")):
+            if info.key.endswith(("document.md", "ocr.html")):
+                objects().delete(info.key)
+    events = session.ask("Вопрос")
+    assert of(events, "error")[0]["code"] == "documents_unavailable"
+    assert "missing" in " ".join(e["message"] for e in of(events, "phase_progress"))
