@@ -169,6 +169,12 @@ SECTIONS: list[tuple[str, list[Setting]]] = [
         _s("MAX_QUEUE_SIZE", int, 50, "Runs waiting for a slot per worker process."),
         _s("REQUEST_TIMEOUT", int, 300, "Longest wait for a slot, seconds."),
         _s("RUN_TIMEOUT", int, 900, "Longest run, seconds."),
+        _s(
+            "RUN_STALE_SECONDS",
+            int,
+            60,
+            "A run whose process stopped beating this long is marked failed.",
+        ),
         _s("SSE_HEARTBEAT_SECONDS", int, 15, "A ': ping' comment is sent after this much silence."),
         _s("MAX_IMAGES_PER_CALL", int, 12, "Images sent to the model per call."),
         _s("MAX_ROIS_PER_ITERATION", int, 6, "Zoomed regions rendered per round."),

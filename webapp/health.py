@@ -52,4 +52,13 @@ def readiness() -> dict:
         "llm": _check(_llm),
     }
     down = [name for name, result in checks.items() if not result["ok"]]
-    return {"status": "degraded" if down else "ready", "down": down, "checks": checks}
+    from webapp.runs.manager import runs
+
+    manager = runs()
+    queue = {**manager.pool.snapshot(), "runs_here": len(manager.channels)}
+    return {
+        "status": "degraded" if down else "ready",
+        "down": down,
+        "checks": checks,
+        "queue": queue,
+    }

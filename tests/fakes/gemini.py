@@ -65,6 +65,7 @@ class FakeGemini:
     uploads: dict[str, bytes] = field(default_factory=dict)
     deleted: list[str] = field(default_factory=list)
     caches: list[dict] = field(default_factory=list)
+    chunks_sent: int = 0  # streamed chunks written so far, all replies together
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -218,6 +219,7 @@ class FakeGemini:
                 if reply.delay:
                     time.sleep(reply.delay)
                 last = start + reply.chunk >= len(text)
+                self.chunks_sent += 1
                 yield _sse(
                     _response(
                         text[start : start + reply.chunk],

@@ -1,7 +1,8 @@
-"""A real gunicorn + gevent server on 127.0.0.1, started and stopped by the tests."""
+"""Real gunicorn + gevent servers on 127.0.0.1, started and stopped by the tests."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -26,24 +27,6 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@dataclass
-class LiveServer:
-    url: str
-    env: dict
-    process: subprocess.Popen
-    log: Path
-
-    def flask(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [str(BIN / "flask"), *args],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-
-
 def server_env(data_dir: Path, port: int, **extra: str) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SUPABASE", "R2_", "GOOGLE"))}
     env.update(
@@ -57,17 +40,43 @@ def server_env(data_dir: Path, port: int, **extra: str) -> dict:
         DEFAULT_GEMINI_API_KEY="",
         LLM_PROVIDER="local",
         AIZOOMDOC_ENV_FILE="",
-        **extra,
     )
+    env.update({k: str(v) for k, v in extra.items()})
     return env
 
 
-@pytest.fixture
-def live_server(tmp_path) -> Iterator[LiveServer]:
-    port = free_port()
-    env = server_env(tmp_path / "data", port)
-    log = tmp_path / "gunicorn.log"
-    with log.open("wb") as out:
+def flask(env: dict, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(BIN / "flask"), *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180
+    )
+
+
+@dataclass
+class LiveServer:
+    url: str
+    env: dict
+    process: subprocess.Popen
+    log: Path
+
+    def flask(self, *args: str) -> subprocess.CompletedProcess:
+        return flask(self.env, *args)
+
+    def worker_pids(self) -> list[int]:
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        return [int(p) for p in children.read_text().split()] if children.exists() else []
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+
+def start_server(env: dict, log: Path) -> LiveServer:
+    with log.open("ab") as out:
         process = subprocess.Popen(
             [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "wsgi:app"],
             cwd=ROOT,
@@ -76,23 +85,60 @@ def live_server(tmp_path) -> Iterator[LiveServer]:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    server = LiveServer(f"http://127.0.0.1:{port}", env, process, log)
+    server = LiveServer(f"http://127.0.0.1:{env['PORT']}", env, process, log)
     deadline = time.monotonic() + 60
     while True:
         try:
             if requests.get(server.url + "/health", timeout=1).status_code == 200:
-                break
+                return server
         except requests.ConnectionError:
             pass
         if process.poll() is not None or time.monotonic() > deadline:
+            server.stop()
             raise RuntimeError("gunicorn did not start:\n" + log.read_text(errors="replace"))
         time.sleep(0.2)
-    try:
-        yield server
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+
+
+@pytest.fixture
+def servers(tmp_path) -> Iterator[list]:
+    """Start servers with `servers.append(start_server(...))`; all are stopped afterwards."""
+    started: list[LiveServer] = []
+    yield started
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def live_server(tmp_path, servers) -> LiveServer:
+    env = server_env(tmp_path / "data", free_port())
+    server = start_server(env, tmp_path / "gunicorn.log")
+    servers.append(server)
+    return server
+
+
+class SSE:
+    """Reads a live SSE response event by event (and counts `: ping` comments)."""
+
+    def __init__(self, response: requests.Response) -> None:
+        self.response = response
+        self.lines = response.iter_lines(decode_unicode=True)
+        self.pings = 0
+
+    def __iter__(self) -> Iterator[tuple[int | None, str, dict]]:
+        fields: dict[str, str] = {}
+        for line in self.lines:
+            if line is None:
+                continue
+            if line == "":
+                if "event" in fields:
+                    seq = int(fields["id"]) if "id" in fields else None
+                    yield seq, fields["event"], json.loads(fields["data"])
+                fields = {}
+            elif line.startswith(":"):
+                self.pings += 1
+            elif ": " in line:
+                key, value = line.split(": ", 1)
+                fields[key] = value
+
+    def close(self) -> None:
+        self.response.close()

@@ -34,6 +34,7 @@ class Root(Schema):
 class Ready(Schema):
     status = String(metadata={"description": "ready or degraded"})
     down = List(String())
+    queue = Dict(metadata={"description": "this worker's run slots: active, waiting, ..."})
     checks = Dict(keys=String(), values=Dict())
 
 

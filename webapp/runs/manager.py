@@ -26,8 +26,6 @@ from webapp.stores.sqlite import utcnow
 
 log = logging.getLogger("webapp.runs")
 EXTENSION = "aizoomdoc.runs"
-STALE_AFTER = timedelta(seconds=60)
-HEARTBEAT_EVERY = 10.0
 POLL_EVERY = 0.5
 
 Answerer = Callable[[RunRequest, Callable[[str, dict], int]], None]
@@ -47,12 +45,13 @@ def _parse_time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-def is_stale(run: Row, now: datetime | None = None) -> bool:
+def is_stale(run: Row, stale_after: float, now: datetime | None = None) -> bool:
     """An active run whose executor stopped beating (its process died)."""
     if run["status"] not in ("queued", "running"):
         return False
     beat = _parse_time(run.get("heartbeat_at")) or _parse_time(run.get("created_at"))
-    return beat is not None and (now or datetime.now(timezone.utc)) - beat > STALE_AFTER
+    age = (now or datetime.now(timezone.utc)) - beat if beat else timedelta(0)
+    return age > timedelta(seconds=stale_after)
 
 
 class RunManager:
@@ -64,6 +63,8 @@ class RunManager:
         self.pool = SlotPool(config["MAX_CONCURRENT_REQUESTS"], config["MAX_QUEUE_SIZE"])
         self.channels = ChannelRegistry()
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
+        self.stale_after = float(config["RUN_STALE_SECONDS"])
+        self.heartbeat_every = max(0.2, min(10.0, self.stale_after / 4))
 
     # --- starting -----------------------------------------------------------------------------
     def start(
@@ -161,7 +162,7 @@ class RunManager:
 
     def _heartbeat(self, run_id: str, stop: threading.Event) -> None:
         with self.app.app_context():
-            while not stop.wait(HEARTBEAT_EVERY):
+            while not stop.wait(self.heartbeat_every):
                 try:
                     self.store.update_run(run_id, heartbeat_at=utcnow())
                 except Exception:  # a missed beat is not fatal; the next one may pass
@@ -170,7 +171,7 @@ class RunManager:
     # --- following ----------------------------------------------------------------------------
     def fail_if_stale(self, run: Row) -> Row:
         """Mark a run whose process died as failed, with its closing error event (once)."""
-        if not is_stale(run) or self.channels.get(run["id"]):
+        if not is_stale(run, self.stale_after) or self.channels.get(run["id"]):
             return run
         events = self.store.list_events(run["id"])
         seq = (events[-1]["seq"] if events else 0) + 1

@@ -1,0 +1,264 @@
+"""Server-Sent Events through real gunicorn + gevent workers, with the fake Gemini server
+playing a slow model: live delivery, heartbeats, re-attaching, crashes and the queue."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import time
+from dataclasses import dataclass
+
+import pytest
+import requests
+
+from tests.fakes.gemini import API_KEY, FakeGemini, Reply
+from tests.server.conftest import SSE, LiveServer, flask, free_port, server_env, start_server
+
+ANSWER = {
+    "needs_more_evidence": False,
+    "followup_images": [],
+    "followup_rois": [],
+    "answer_markdown": "Наружные стены С-1 толщиной 400 мм из газобетона. " * 3,
+    "citations": [{"block_id": "DEMO-NOTE-001", "kind": "text_block"}],
+}
+
+
+def slow(delay: float = 0.15, chunk: int = 12) -> Reply:
+    return Reply(json=ANSWER, delay=delay, chunk=chunk)
+
+
+@dataclass
+class Setup:
+    tmp: object
+    fake: FakeGemini
+    document_id: str
+    token: str
+    data_dir: object
+
+    def env(self, **extra) -> dict:
+        settings = dict(
+            LLM_PROVIDER="gemini",
+            DEFAULT_GEMINI_API_KEY=API_KEY,
+            GEMINI_BASE_URL=self.fake.url,
+            SSE_HEARTBEAT_SECONDS=1,
+            RUN_STALE_SECONDS=3,
+            LLM_MAX_RETRIES=0,
+        )
+        settings.update(extra)
+        return server_env(self.data_dir, free_port(), **settings)
+
+    def server(self, servers: list, **extra) -> LiveServer:
+        server = start_server(self.env(**extra), self.tmp / f"gunicorn-{len(servers)}.log")
+        servers.append(server)
+        return server
+
+
+@pytest.fixture
+def setup(tmp_path):
+    fake = FakeGemini().start()
+    data_dir = tmp_path / "data"
+    env = server_env(data_dir, 0)
+    demo = flask(env, "demo", "--quiet")
+    assert demo.returncode == 0, demo.stderr
+    user = flask(env, "users", "create", "engineer")
+    assert user.returncode == 0, user.stderr
+    yield Setup(
+        tmp_path,
+        fake,
+        demo.stdout.strip().splitlines()[-1],
+        user.stdout.strip().splitlines()[-1],
+        data_dir,
+    )
+    fake.stop()
+
+
+def login(server: LiveServer, token: str) -> dict:
+    access = requests.post(
+        f"{server.url}/auth/exchange", json={"static_token": token}, timeout=10
+    ).json()["access_token"]
+    return {"Authorization": f"Bearer {access}"}
+
+
+def question(
+    server: LiveServer, headers: dict, document_id: str, text: str = "Какие наружные стены?"
+) -> str:
+    chat = requests.post(f"{server.url}/chats", json={}, headers=headers, timeout=10).json()
+    posted = requests.post(
+        f"{server.url}/chats/{chat['id']}/messages",
+        headers=headers,
+        json={"content": text, "attached_document_ids": [document_id]},
+        timeout=10,
+    )
+    assert posted.status_code == 201
+    return chat["id"]
+
+
+def open_stream(
+    server: LiveServer, headers: dict, chat_id: str, last_id: int | None = None, query: str = ""
+) -> SSE:
+    extra = {"Last-Event-ID": str(last_id)} if last_id is not None else {}
+    response = requests.get(
+        f"{server.url}/chats/{chat_id}/stream{query}",
+        headers={**headers, **extra},
+        stream=True,
+        timeout=60,
+    )
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/event-stream")
+    assert response.headers["X-Accel-Buffering"] == "no"
+    return SSE(response)
+
+
+def history(server: LiveServer, headers: dict, chat_id: str) -> list[dict]:
+    return requests.get(f"{server.url}/chats/{chat_id}", headers=headers, timeout=10).json()[
+        "messages"
+    ]
+
+
+def test_events_arrive_one_by_one_with_heartbeats(setup, servers):
+    server = setup.server(servers)
+    setup.fake.add(slow(delay=0.25, chunk=10))
+    headers = login(server, setup.token)
+    chat_id = question(server, headers, setup.document_id)
+    stream = open_stream(server, headers, chat_id)
+    seen, sent_at_first_token = [], None
+    for seq, event, data in stream:
+        seen.append((seq, event))
+        if event == "llm_token" and sent_at_first_token is None:
+            sent_at_first_token = setup.fake.chunks_sent
+        if event in ("completed", "error"):
+            break
+    total_chunks = setup.fake.chunks_sent
+    assert seen[-1][1] == "completed"
+    # the first token reached us while the model was still producing the reply
+    assert sent_at_first_token is not None and sent_at_first_token < total_chunks
+    assert [s for s, _ in seen] == sorted(s for s, _ in seen)
+    assert stream.pings >= 1  # the slow model left the stream quiet for over a second
+
+
+def test_disconnect_then_reattach_gets_the_rest(setup, servers):
+    server = setup.server(servers)
+    setup.fake.add(slow(delay=0.1))
+    headers = login(server, setup.token)
+    chat_id = question(server, headers, setup.document_id)
+    stream = open_stream(server, headers, chat_id)
+    last = None
+    for seq, event, _ in stream:
+        if event == "phase_started" and seq is not None:
+            last = seq
+        if event == "llm_token":
+            break
+    stream.close()  # the client goes away mid-answer
+    resumed = list(open_stream(server, headers, chat_id, last_id=last))
+    assert resumed and all(seq > last for seq, _, _ in resumed)
+    names = [event for _, event, _ in resumed]
+    assert names[-1] == "completed" and "llm_final" in names
+    assert names.count("completed") == 1
+    saved = history(server, headers, chat_id)
+    assert saved[-1]["role"] == "assistant" and saved[-1]["content"] == ANSWER["answer_markdown"]
+    assert len(setup.fake.generations()) == 1  # no second LLM spend
+    replay = [event for _, event, _ in open_stream(server, headers, chat_id)]
+    assert replay[0] == "processing_started" and replay[-1] == "completed"
+    assert "llm_token" not in replay  # tokens are live only
+
+
+def test_two_processes_follow_one_run(setup, servers):
+    first = setup.server(servers)
+    second = setup.server(servers)
+    setup.fake.add(slow(delay=0.1))
+    headers = login(first, setup.token)
+    chat_id = question(first, headers, setup.document_id)
+    starter = open_stream(first, headers, chat_id)
+    for _, event, _ in starter:
+        if event == "processing_started":
+            break
+    follower = list(open_stream(second, headers, chat_id))  # the other process, from the DB
+    rest = list(starter)
+    assert follower[-1][1] == "completed" and rest[-1][1] == "completed"
+    persisted = [(s, e) for s, e, _ in follower]
+    assert "llm_final" in [e for e in dict(persisted).values()]
+    assert len(setup.fake.generations()) == 1
+
+
+def test_killed_worker_leaves_a_failed_run(setup, servers):
+    server = setup.server(servers)
+    setup.fake.add(slow(delay=0.5, chunk=4))
+    headers = login(server, setup.token)
+    chat_id = question(server, headers, setup.document_id)
+    stream = open_stream(server, headers, chat_id)
+    for _, event, _ in stream:
+        if event == "llm_token":
+            break
+    for pid in server.worker_pids():
+        os.kill(pid, signal.SIGKILL)
+    stream.close()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # gunicorn starts a new worker
+        try:
+            if requests.get(f"{server.url}/health", timeout=1).status_code == 200:
+                break
+        except requests.RequestException:
+            time.sleep(0.2)
+    events = list(open_stream(server, headers, chat_id))
+    assert events[-1][1] == "error"
+    assert events[-1][2]["code"] == "run_interrupted"
+    assert [e for _, e, _ in events].count("error") == 1
+    again = list(open_stream(server, headers, chat_id))
+    assert [e for _, e, _ in again].count("error") == 1  # closed once, replayed after
+
+
+def test_queue_position_then_queue_full(setup, servers):
+    server = setup.server(servers, MAX_CONCURRENT_REQUESTS=1, MAX_QUEUE_SIZE=1)
+    setup.fake.add(slow(delay=0.2), slow(delay=0.01), slow(delay=0.01))
+    headers = login(server, setup.token)
+    chats = [question(server, headers, setup.document_id) for _ in range(3)]
+    first = open_stream(server, headers, chats[0])
+    for _, event, _ in first:
+        if event == "processing_started":
+            break
+    second = open_stream(server, headers, chats[1])
+    waiting = next(iter(second))
+    assert waiting[1] == "queue_position"
+    assert waiting[2]["position"] == 1 and waiting[2]["active_requests"] == 1
+    assert waiting[2]["estimated_wait_seconds"] >= 0
+    third = list(open_stream(server, headers, chats[2]))
+    assert third[-1][1] == "error" and third[-1][2]["code"] == "queue_full"
+    assert "Queue is full" in third[-1][2]["message"]
+    assert list(first)[-1][1] == "completed"
+    assert list(second)[-1][1] == "completed"
+
+
+def test_queue_timeout(setup, servers):
+    server = setup.server(servers, MAX_CONCURRENT_REQUESTS=1, REQUEST_TIMEOUT=1)
+    setup.fake.add(slow(delay=0.3), slow(delay=0.01))
+    headers = login(server, setup.token)
+    chats = [question(server, headers, setup.document_id) for _ in range(2)]
+    first = open_stream(server, headers, chats[0])
+    for _, event, _ in first:
+        if event == "processing_started":
+            break
+    waited = list(open_stream(server, headers, chats[1]))
+    assert waited[-1][1] == "error" and waited[-1][2]["code"] == "queue_timeout"
+    assert list(first)[-1][1] == "completed"
+
+
+def test_no_slot_leaks_after_many_runs_with_cancellations(setup, servers):
+    server = setup.server(servers, MAX_CONCURRENT_REQUESTS=2, MAX_QUEUE_SIZE=60)
+    setup.fake.responder = lambda body: Reply(json=ANSWER, delay=0.01, chunk=40)
+    headers = login(server, setup.token)
+    rng = random.Random(7)
+    chats = []
+    for _ in range(50):
+        chat_id = question(server, headers, setup.document_id)
+        chats.append(chat_id)
+        stream = open_stream(server, headers, chat_id)
+        for index, _ in enumerate(stream):
+            if index >= rng.randint(0, 3):
+                break  # the client gives up at a random point
+        stream.close()
+    outcomes = [list(open_stream(server, headers, c))[-1][1] for c in chats]
+    assert outcomes == ["completed"] * 50
+    ready = requests.get(f"{server.url}/health/ready", timeout=10).json()
+    assert ready["queue"]["active"] == 0 and ready["queue"]["waiting"] == 0
+    assert ready["queue"]["runs_here"] == 0
