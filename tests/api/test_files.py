@@ -110,6 +110,26 @@ def test_image_links_expire(tmp_path, monkeypatch):
         assert unsign_key(token) is None
 
 
-def test_upload_for_llm_not_yet(client, alice):
-    response = client.post("/files/upload-for-llm", headers=alice.headers)
-    assert response.status_code == 501 and response.json["message"]
+def test_upload_for_llm_local_engine(client, alice, bob):
+    response = client.post(
+        "/files/upload-for-llm",
+        headers=alice.headers,
+        data={"file": (io.BytesIO(b"notes"), "notes.txt", "text/plain")},
+    )
+    assert response.status_code == 201, response.json
+    body = response.json
+    assert body["google_file_uri"] == f"aizoomdoc://files/{body['id']}"
+    assert body["state"] == "ACTIVE" and body["storage_path"].startswith("llm_uploads/alice/")
+    assert body["mime_type"] == "text/plain" and body["size_bytes"] == 5
+    info = client.get(f"/files/{body['id']}", headers=alice.headers).json
+    assert info["source_type"] == "llm_upload"
+    assert client.get(f"/files/{body['id']}", headers=bob.headers).status_code == 404
+
+
+def test_upload_for_llm_limit(client, alice):
+    big = io.BytesIO(b"x" * (20 * 1024 * 1024 + 1))
+    response = client.post(
+        "/files/upload-for-llm", headers=alice.headers, data={"file": (big, "big.bin")}
+    )
+    assert response.status_code == 413
+    assert client.post("/files/upload-for-llm", headers=alice.headers, data={}).status_code == 422

@@ -86,7 +86,7 @@ def of(events, name: str) -> list[dict]:
 
 
 def _session(tmp_path, fake: FakeGemini | None, **extra) -> Session:
-    settings = app_settings(tmp_path / "data", **extra)
+    settings = app_settings(tmp_path / "data")
     if fake is not None:
         settings.update(
             LLM_PROVIDER="gemini",
@@ -95,6 +95,7 @@ def _session(tmp_path, fake: FakeGemini | None, **extra) -> Session:
             DEFAULT_FLASH_MODEL="flash-model",
             DEFAULT_PRO_MODEL="pro-model",
         )
+    settings.update(extra)
     app = create_app(settings)
     runner = app.test_cli_runner()
     result = runner.invoke(args=["demo", "--quiet"])

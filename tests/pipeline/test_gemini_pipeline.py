@@ -382,3 +382,69 @@ def test_document_with_missing_files_fails_clearly(make_session, fake_gemini):
     events = session.ask("Вопрос")
     assert of(events, "error")[0]["code"] == "documents_unavailable"
     assert "missing" in " ".join(e["message"] for e in of(events, "phase_progress"))
+
+
+def test_llm_upload_goes_to_the_file_api_and_into_the_question(make_session, fake_gemini):
+    session = make_session()
+    upload = session.client.post(
+        "/files/upload-for-llm",
+        headers=session.headers,
+        data={"file": (__import__("io").BytesIO(b"%PDF-1.4 spec"), "spec.pdf", "application/pdf")},
+    )
+    assert upload.status_code == 201, upload.json
+    uri = upload.json["google_file_uri"]
+    assert uri.startswith(fake_gemini.url) and upload.json["google_file_name"].startswith("files/")
+    assert b"%PDF-1.4 spec" in fake_gemini.uploads.values()
+    fake_gemini.add(final())
+    events = session.ask("Что в приложенном файле?", google_files=[uri])
+    assert names(events)[-1] == "completed"
+    sent = [p["fileData"] for p in _user_parts(fake_gemini.generations()[0]) if "fileData" in p]
+    assert any((f.get("fileUri") or f.get("file_uri")) == uri for f in sent)
+
+
+def test_someone_elses_llm_file_is_refused(make_session, fake_gemini):
+    session = make_session()
+    fake_gemini.add(final())
+    events = session.ask(
+        "Что в файле?", query="?google_files=" + json.dumps(["https://elsewhere/files/x"])
+    )
+    warnings = [e["message"] for e in of(events, "phase_progress")]
+    assert any("не принят" in w for w in warnings)
+    assert not any(
+        "fileData" in p
+        for p in _user_parts(fake_gemini.generations()[0])
+        if p.get("fileData", {}).get("fileUri") == "https://elsewhere/files/x"
+    )
+
+
+def test_users_own_key_is_used_first(make_session, fake_gemini):
+    session = make_session(DEFAULT_GEMINI_API_KEY="wrong-server-key")
+    assert (
+        session.client.get("/me", headers=session.headers).json["gemini_api_key_configured"]
+        is False
+    )
+    fake_gemini.add(final("С вашим ключом."))
+    stored = session.client.put(
+        "/me/gemini-key", headers=session.headers, json={"api_key": fake_gemini_key()}
+    )
+    assert stored.status_code == 200
+    assert session.client.get("/me", headers=session.headers).json["gemini_api_key_configured"]
+    events = session.ask("Что в общих указаниях?")
+    assert of(events, "llm_final")[0]["content"] == "С вашим ключом."
+    import sqlite3
+    from pathlib import Path
+
+    with sqlite3.connect(Path(session.app.config["DATA_DIR"]) / "chat.db") as conn:
+        encrypted = conn.execute("SELECT encrypted_key FROM user_api_keys").fetchone()[0]
+    assert fake_gemini_key() not in encrypted
+    session.client.delete("/me/gemini-key", headers=session.headers)
+    fake_gemini.add(final("Не должен прийти."))
+    events = session.ask("И ещё вопрос?")
+    error = of(events, "error")[0]  # the wrong server key again: the fake refuses it
+    assert error["code"] == "llm_unavailable" and "401" in error["message"]
+
+
+def fake_gemini_key() -> str:
+    from tests.fakes.gemini import API_KEY
+
+    return API_KEY

@@ -1,22 +1,61 @@
 """Store implementations under one contract: each fixture is parametrized over every backend
-that can run here. Later backends (Supabase over PostgREST, S3 on moto) join the params."""
+that can run here: SQLite and local files, Supabase through a PostgREST-compatible server over a
+real PostgreSQL 15, and S3 on a moto server."""
 
 from __future__ import annotations
 
+import json
+import uuid
+
+import psycopg
 import pytest
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from tests.support.fixtures import (  # noqa: F401 - fixtures used through getfixturevalue
+    moto_server,
+    postgres_cluster,
+    s3_bucket,
+    supabase_chat_db,
+    supabase_projects_db,
+)
+from webapp.stores.postgrest import normalize
+
+JSON_COLUMNS = ("attributes", "metadata")
 
 
-@pytest.fixture(params=["sqlite"])
+@pytest.fixture(params=["sqlite", "supabase"])
 def chat_store(request, tmp_path):
     if request.param == "sqlite":
         from webapp.stores.chatdb.sqlite import SQLiteChatStore
 
         store = SQLiteChatStore(tmp_path / "chat.db")
+    else:
+        from webapp.stores.chatdb.supabase import SupabaseChatStore
+
+        database = request.getfixturevalue("supabase_chat_db")
+        store = SupabaseChatStore(database.url, database.key)
     store.init_schema()
     return store
 
 
-@pytest.fixture(params=["sqlite"])
+def _insert_row(dsn: str, table: str, fields: dict) -> dict:
+    """Write a row straight into PostgreSQL (the app never writes the projects DB)."""
+    row = {"id": str(uuid.uuid4()), **fields}
+    values = [json.dumps(v) if k in JSON_COLUMNS else v for k, v in row.items()]
+    query = sql.SQL("INSERT INTO {} ({}) VALUES ({}) RETURNING *").format(
+        sql.Identifier(table),
+        sql.SQL(", ").join(sql.Identifier(k) for k in row),
+        sql.SQL(", ").join(sql.Placeholder() for _ in row),
+    )
+    with psycopg.connect(dsn, autocommit=True, row_factory=dict_row) as conn:
+        saved = conn.execute(query, values).fetchone()
+    saved = {k: str(v) if isinstance(v, uuid.UUID) else v for k, v in saved.items()}
+    saved = {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in saved.items()}
+    return normalize(saved)
+
+
+@pytest.fixture(params=["sqlite", "supabase"])
 def projects_store(request, tmp_path):
     """(store, seed) — `seed(**node)` / `seed_file(**file)` write through the backend's own path."""
     if request.param == "sqlite":
@@ -25,13 +64,30 @@ def projects_store(request, tmp_path):
         store = SQLiteProjectsStore(tmp_path / "projects.db")
         store.init_schema()
         return store, store.upsert_node, store.upsert_node_file
+    if request.param == "supabase":
+        from webapp.stores.projectsdb.supabase import SupabaseProjectsStore
+
+        database = request.getfixturevalue("supabase_projects_db")
+        store = SupabaseProjectsStore(database.url, database.key)
+        return (
+            store,
+            lambda **node: _insert_row(database.dsn, "tree_nodes", node),
+            lambda **file: _insert_row(database.dsn, "node_files", file),
+        )
     raise AssertionError(request.param)
 
 
-@pytest.fixture(params=["local"])
+@pytest.fixture(params=["local", "s3"])
 def object_store(request, tmp_path):
     if request.param == "local":
         from webapp.stores.objects.local import LocalObjectStore
 
         return LocalObjectStore(tmp_path / "objects")
+    if request.param == "s3":
+        from webapp.stores.objects.s3 import S3ObjectStore
+
+        bucket = request.getfixturevalue("s3_bucket")
+        return S3ObjectStore(
+            bucket.endpoint_url, bucket.access_key_id, bucket.secret_access_key, bucket.name
+        )
     raise AssertionError(request.param)

@@ -96,6 +96,11 @@ def test_files_and_images(chat_store):
     assert chat_store.get_file(file["id"])["storage_path"] == "chat_images/x.png"
     with pytest.raises(ValueError):
         chat_store.add_file({"bogus": 1})
+    llm = chat_store.add_file(
+        {"user_id": "u", "source_type": "llm_upload", "external_url": "https://files.example/f/1"}
+    )
+    assert chat_store.get_file_by_url("https://files.example/f/1")["id"] == llm["id"]
+    assert chat_store.get_file_by_url("https://files.example/f/2") is None
     chat_store.add_image(
         chat["id"], message["id"], file["id"], "overview", "AAAA-BBBB-CCC", 100, 50
     )

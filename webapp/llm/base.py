@@ -37,7 +37,16 @@ class ImagePart:
     kind: str
 
 
-Part = TextPart | ImagePart
+@dataclass
+class FilePart:
+    """A file the user uploaded for the model (`POST /files/upload-for-llm`)."""
+
+    uri: str
+    mime_type: str
+    name: str
+
+
+Part = TextPart | ImagePart | FilePart
 
 
 @dataclass
@@ -79,9 +88,15 @@ class LLMEngine(ABC):
     def close(self) -> None:
         """Free per-run resources (uploaded files, caches)."""
 
+    def upload_file(self, data: bytes, mime_type: str, display_name: str) -> dict[str, str]:
+        """Make a user's file available to the model: {uri, name, state}."""
+        raise LLMError(f"{self.name} engine cannot take files")
+
 
 def prompt_chars(call: LLMCall) -> int:
     """Characters of text sent in a call (system, history, parts): the prompt-size measure."""
     text = len(call.system) + sum(len(m.get("content", "")) for m in call.history)
     parts = call.cache_parts + call.parts
-    return text + sum(len(p.text) if isinstance(p, TextPart) else len(p.caption) for p in parts)
+    return text + sum(
+        len(p.text) if isinstance(p, TextPart) else len(getattr(p, "caption", "")) for p in parts
+    )

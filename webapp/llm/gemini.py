@@ -22,6 +22,7 @@ from google.genai import errors, types
 
 from webapp.llm.base import (
     DeltaSink,
+    FilePart,
     ImagePart,
     LLMCall,
     LLMEngine,
@@ -129,6 +130,8 @@ class GeminiEngine(LLMEngine):
                 result.append(types.Part.from_text(text=part.text))
             elif isinstance(part, ImagePart):
                 result.append(self._image(part))
+            elif isinstance(part, FilePart):
+                result.append(types.Part.from_uri(file_uri=part.uri, mime_type=part.mime_type))
         return result
 
     def _contents(self, call: LLMCall, cached: bool) -> list[types.Content]:
@@ -234,6 +237,17 @@ class GeminiEngine(LLMEngine):
             prompt_tokens=getattr(usage, "prompt_token_count", None),
             output_tokens=getattr(usage, "candidates_token_count", None),
         )
+
+    def upload_file(self, data: bytes, mime_type: str, display_name: str) -> dict[str, str]:
+        try:
+            uploaded = self.client.files.upload(
+                file=io.BytesIO(data),
+                config=types.UploadFileConfig(mime_type=mime_type, display_name=display_name),
+            )
+        except Exception as exc:
+            raise _error(exc) from exc
+        state = getattr(uploaded.state, "value", uploaded.state) or "ACTIVE"
+        return {"uri": uploaded.uri, "name": uploaded.name, "state": str(state)}
 
     def close(self) -> None:
         """Delete this run's uploads (best effort: the File API expires them anyway)."""

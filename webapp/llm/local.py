@@ -37,6 +37,10 @@ class LocalEngine(LLMEngine):
     def model_name(self, role: str) -> str:
         return f"local-{role}"
 
+    def upload_file(self, data: bytes, mime_type: str, display_name: str) -> dict[str, str]:
+        """Files stay in our storage; the caller names them `aizoomdoc://files/<id>`."""
+        return {"uri": "", "name": "", "state": "ACTIVE"}
+
     def generate(self, call: LLMCall, on_delta: DeltaSink | None = None) -> LLMResult:
         handler = {
             "answer": self._answer,

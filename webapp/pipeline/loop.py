@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from flask import current_app
 
+from webapp.chats.files import llm_file_parts
 from webapp.llm.base import ImagePart, LLMCall, LLMEngine, TextPart
 from webapp.pipeline import prompts
 from webapp.pipeline.answer import (
@@ -86,6 +87,7 @@ class Run:
     facts: list[str] = field(default_factory=list)
     desk: EvidenceDesk | None = None
     role_text: str | None = None
+    file_parts: list = field(default_factory=list)  # the user's own files for the model
 
     @property
     def config(self):
@@ -212,7 +214,7 @@ def answer_call(run: Run, round_no: int) -> LLMCall:
         multi_document=len(run.documents) > 1,
     )
     images = _images_for_call(run)
-    parts: list = [TextPart(_question_text(run))]
+    parts: list = [TextPart(_question_text(run)), *run.file_parts]
     for image in images:
         parts.append(TextPart(image.caption))
         parts.append(image)
@@ -437,6 +439,9 @@ def answer_question(request: RunRequest, emit) -> None:
     )
     run.phase("search")
     run.documents = gather_documents(run)
+    run.file_parts, refused = llm_file_parts(request.user, request.attachments.google_files)
+    for uri in refused:
+        run.progress("search", 0.0, f"Файл не принят (не ваш или неизвестен): {uri}")
     try:
         if not run.documents:
             answer, model = Answer(answer_markdown=NO_DOCUMENTS_ANSWER), "none"

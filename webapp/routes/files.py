@@ -8,8 +8,10 @@ from flask import current_app, request
 from webapp.auth.guard import current_user
 from webapp.chats import files
 from webapp.errors import APIError
+from webapp.llm.base import LLMError
+from webapp.pipeline.engines import engine_for
 from webapp.routes.common import AUTH_RESPONSES, protected
-from webapp.routes.schemas import FileInfoOut, FileOut, UploadIn
+from webapp.routes.schemas import FileInfoOut, FileOut, LLMFileOut, UploadIn
 
 bp = APIBlueprint("files", __name__, tag="Files")
 MULTIPART_SLACK = 64 * 1024  # boundaries and part headers around the file itself
@@ -24,6 +26,8 @@ def _limit_body(max_bytes: int) -> None:
 def limit_upload_size() -> None:
     if request.method == "POST" and request.endpoint == "files.upload":
         _limit_body(current_app.config["MAX_FILE_SIZE_MB"] * 1024 * 1024)
+    elif request.method == "POST" and request.endpoint == "files.upload_for_llm":
+        _limit_body(files.LLM_UPLOAD_LIMIT)
 
 
 @bp.post("/files/upload")
@@ -39,10 +43,24 @@ def upload(form: dict):
 
 @bp.post("/files/upload-for-llm")
 @protected
-@bp.doc(responses={**AUTH_RESPONSES, 501: "Not available yet"})
-def upload_for_llm():
-    """Upload a file for the language model (arrives with the answering pipeline)."""
-    raise APIError(501, "Uploads for the language model are not available in this build yet.")
+@bp.input(UploadIn, location="files", arg_name="form")
+@bp.output(LLMFileOut, status_code=201)
+@bp.doc(
+    responses={
+        **AUTH_RESPONSES,
+        413: "File larger than 20 MB",
+        502: "The model's file service refused the file",
+    }
+)
+def upload_for_llm(form: dict):
+    """Upload a file (≤ 20 MB) for the model: to the Gemini File API, or kept locally."""
+    user = current_user()
+    try:
+        return files.upload_for_llm(user, form["file"], engine_for(user))
+    except LLMError as exc:
+        raise APIError(
+            502, f"The model's file service refused the file: {exc}", "llm_upload_failed"
+        ) from None
 
 
 @bp.get("/files/<file_id>")

@@ -86,6 +86,10 @@ class MeOut(Schema):
     gemini_api_key_configured = Boolean()
 
 
+class GeminiKeyIn(Input):
+    api_key = String(required=True, validate=Length(10, 200))
+
+
 class RoleOut(Schema):
     id = Integer()
     name = String()
@@ -187,6 +191,12 @@ class FileOut(Schema):
     size_bytes = Integer()
     storage_path = String()
     created_at = String()
+
+
+class LLMFileOut(FileOut):
+    google_file_uri = String()
+    google_file_name = String()
+    state = String()
 
 
 class FileInfoOut(FileOut):

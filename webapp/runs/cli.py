@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import click
 from flask import Flask, current_app
@@ -14,7 +15,8 @@ from webapp.auth.tokens import generate_static_token, hash_token
 from webapp.runs import events as ev
 from webapp.runs.manager import runs
 from webapp.runs.request import Attachments, Deadline, RunRequest
-from webapp.stores import chat_db, projects_db
+from webapp.links import unsign_key
+from webapp.stores import chat_db, objects, projects_db
 
 CLI_USER = "cli"
 
@@ -24,6 +26,13 @@ def _cli_user() -> dict:
     if user is None:
         user = chat_db().create_user(CLI_USER, hash_token(generate_static_token()))
     return user
+
+
+def _local_path(url: str) -> str:
+    """Where the image is on this machine (local storage), else its URL."""
+    key = unsign_key(url.rsplit("/", 1)[-1]) if "/images/" in url else None
+    root = getattr(objects(), "root", None)
+    return str(Path(root) / key) if key and root is not None else url
 
 
 def _show(event: str, data: dict, state: dict) -> None:
@@ -53,7 +62,7 @@ def _show(event: str, data: dict, state: dict) -> None:
     elif event == ev.IMAGE_READY:
         click.echo(
             f"  🖼 {data['block_id']} {data['kind']} {data['width']}×{data['height']}: "
-            f"{data['url']}",
+            f"{_local_path(data['url'])}",
             err=True,
         )
     elif event == ev.LLM_FINAL:

@@ -157,6 +157,10 @@ class ChatStore(ABC):
     @abstractmethod
     def get_file(self, file_id: str) -> Row | None: ...
 
+    @abstractmethod
+    def get_file_by_url(self, external_url: str) -> Row | None:
+        """The `storage_files` row with this `external_url` (a model file URI), if any."""
+
     # --- runs (SPEC §5) -----------------------------------------------------------------------
     @abstractmethod
     def create_run(self, chat_id: str, message_id: str, username: str, mode: str | None) -> Row:

@@ -316,6 +316,12 @@ class SQLiteChatStore(ChatStore):
     def get_file(self, file_id: str) -> Row | None:
         return self._one("SELECT * FROM storage_files WHERE id = ?", (file_id,))
 
+    def get_file_by_url(self, external_url: str) -> Row | None:
+        return self._one(
+            "SELECT * FROM storage_files WHERE external_url = ? ORDER BY created_at DESC LIMIT 1",
+            (external_url,),
+        )
+
     # --- runs ---------------------------------------------------------------------------------
     def create_run(self, chat_id: str, message_id: str, username: str, mode: str | None) -> Row:
         run_id = str(uuid.uuid4())

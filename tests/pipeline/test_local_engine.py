@@ -1,0 +1,95 @@
+"""The offline engine answers the demo document end to end: retrieval, rendering, tokens."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import ROOT, TEST_SECRET
+from tests.pipeline.conftest import names, of
+
+
+def test_local_engine_answers_over_http(make_session):
+    session = make_session(gemini=False)
+    events = session.ask("С каким шагом ставятся анкеры крепления кронштейнов НФС в узле 1?")
+    assert names(events)[-1] == "completed"
+    answer = of(events, "llm_final")[0]
+    assert answer["content"].startswith("> ⚠️ Языковая модель не настроена")
+    cited = [c["block_id"] for c in answer["citations"]]
+    assert "DEMO-NODE-001" in cited or "DEMO-NOTE-003" in cited
+    ready = of(events, "image_ready")
+    assert ready and all(r["url"] and r["width"] > 0 for r in ready)
+    fetched = session.client.get(ready[0]["url"].replace("http://localhost", ""))
+    assert fetched.status_code == 200 and fetched.headers["Content-Type"] == "image/png"
+    tokens = of(events, "llm_token")
+    assert "".join(t["token"] for t in tokens) == answer["content"]
+    assert tokens[-1]["accumulated"] == answer["content"]
+    history = session.history()
+    assert history[-1]["content"] == answer["content"] and history[0]["images"]
+
+
+def test_question_without_documents_picks_them_by_search(make_session):
+    session = make_session(gemini=False)
+    events = session.ask("Какая площадь кладовой 107?", documents=[])
+    notes = [e["message"] for e in of(events, "phase_progress")]
+    assert any("выбраны по поиску" in n for n in notes)
+    assert names(events)[-1] == "completed"
+
+
+def test_no_documents_at_all_says_so(tmp_path):
+    from tests.conftest import app_settings
+    from tests.pipeline.conftest import Session, parse_sse
+    from webapp import create_app
+    from webapp.auth.tokens import generate_static_token, hash_token
+
+    app = create_app(app_settings(tmp_path))
+    token = generate_static_token()
+    with app.app_context():
+        from webapp.stores import chat_db
+
+        chat_db().create_user("u", hash_token(token))
+    client = app.test_client()
+    access = client.post("/auth/exchange", json={"static_token": token}).json["access_token"]
+    session = Session(app, client, {"Authorization": f"Bearer {access}"}, "")
+    events = session.ask("Что в документах?", documents=[])
+    assert names(events)[-1] == "completed"
+    assert "Не найдено ни одного документа" in of(events, "llm_final")[0]["content"]
+    assert parse_sse  # the helper is shared with the other tests
+
+
+def test_flask_ask_shows_the_run(tmp_path):
+    env = {
+        "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+        "DATA_DIR": str(tmp_path),
+        "JWT_SECRET_KEY": TEST_SECRET,
+        "HOME": str(tmp_path),
+        "AIZOOMDOC_ENV_FILE": "",
+    }
+    flask = str(Path(sys.executable).parent / "flask")
+    demo = subprocess.run(
+        [flask, "demo", "--quiet"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    document_id = demo.stdout.strip().splitlines()[-1]
+    result = subprocess.run(
+        [flask, "ask", document_id, "Какие наружные стены на плане?"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Языковая модель не настроена" in result.stdout
+    assert "▶" in result.stderr and "Источники: DEMO-" in result.stderr
+    shown = [line for line in result.stderr.splitlines() if "🖼 DEMO-" in line]
+    assert shown and Path(shown[0].rsplit(": ", 1)[-1]).is_file()  # a local PNG to open
+    missing = subprocess.run(
+        [flask, "ask", "00000000-0000-0000-0000-000000000000", "?"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert missing.returncode != 0 and "no document" in missing.stderr
