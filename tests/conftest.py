@@ -12,6 +12,8 @@ import pytest
 from webapp import create_app
 from webapp.auth.tokens import generate_static_token, hash_token
 
+pytest_plugins = ["tests.support.fixtures"]  # PostgreSQL, PostgREST stand-in, moto: per session
+
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = (ROOT.parent / "shared" / "samples").resolve()
 TEST_SECRET = "test-secret-" + "x" * 40

@@ -28,6 +28,7 @@ def create_app(overrides: Mapping[str, Any] | None = None):
     from webapp.projects import cli as projects_cli
     from webapp.runs import cli as runs_cli
     from webapp.runs import manager as runs_manager
+    from webapp.stores import cli as stores_cli
 
     env_file = os.environ.get("AIZOOMDOC_ENV_FILE", os.path.join(os.getcwd(), ".env"))
     if env_file and not (overrides or {}).get("TESTING"):
@@ -58,6 +59,7 @@ def create_app(overrides: Mapping[str, Any] | None = None):
     errors.init_app(app)
     requestlog.init_app(app)
     stores.init_app(app)
+    stores_cli.init_app(app)
     jwt.init_app(app)
     runs_manager.init_app(app, answer_question)
     routes.init_app(app)

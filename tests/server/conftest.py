@@ -121,8 +121,17 @@ class SSE:
 
     def __init__(self, response: requests.Response) -> None:
         self.response = response
-        self.lines = response.iter_lines(decode_unicode=True)
+        self.lines = self._lines(response)
         self.pings = 0
+
+    @staticmethod
+    def _lines(response: requests.Response) -> Iterator[str]:
+        """Lines as they arrive (iter_lines would wait for a 512-byte chunk)."""
+        while True:
+            raw = response.raw.readline()
+            if not raw:
+                return
+            yield raw.decode("utf-8").rstrip("\r\n")
 
     def __iter__(self) -> Iterator[tuple[int | None, str, dict]]:
         fields: dict[str, str] = {}

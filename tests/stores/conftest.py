@@ -12,13 +12,6 @@ import pytest
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from tests.support.fixtures import (  # noqa: F401 - fixtures used through getfixturevalue
-    moto_server,
-    postgres_cluster,
-    s3_bucket,
-    supabase_chat_db,
-    supabase_projects_db,
-)
 from webapp.stores.postgrest import normalize
 
 JSON_COLUMNS = ("attributes", "metadata")

@@ -147,6 +147,8 @@ def test_run_events_in_order(chat_store):
     ]
     assert events[0]["data"] == {"n": 1, "text": "ё"}
     assert [e["seq"] for e in chat_store.list_events(run["id"], after_seq=2)] == [3]
+    with pytest.raises(Conflict):
+        chat_store.append_event(run["id"], 3, "error", {})
 
 
 def test_deletion_parts_leave_nothing(chat_store):

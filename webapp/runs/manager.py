@@ -180,7 +180,7 @@ class RunManager:
             self.store.append_event(
                 run["id"], seq, ev.ERROR, {"message": message, "code": "run_interrupted"}
             )
-        except Exception:  # another process closed it at the same moment
+        except Conflict:  # another process closed it at the same moment
             log.info("run %s was closed by another process", run["id"])
         self.store.update_run(run["id"], status="failed", finished_at=utcnow(), error=message)
         return self.store.get_run(run["id"]) or run

@@ -32,19 +32,38 @@ def build_stores(config: dict) -> Stores:
 
         chat: ChatStore = SQLiteChatStore(data_dir / "chat.db")
     else:
-        raise NotImplementedError("CHAT_DB=supabase is not available in this build yet")
+        from webapp.stores.chatdb.supabase import SupabaseChatStore
+
+        chat = SupabaseChatStore(
+            config.get("SUPABASE_URL", ""),
+            config.get("SUPABASE_SERVICE_KEY") or config.get("SUPABASE_ANON_KEY", ""),
+        )
     if config["PROJECTS_DB"] == "sqlite":
         from webapp.stores.projectsdb.sqlite import SQLiteProjectsStore
 
         projects: ProjectsStore = SQLiteProjectsStore(data_dir / "projects.db")
     else:
-        raise NotImplementedError("PROJECTS_DB=supabase is not available in this build yet")
+        from webapp.stores.projectsdb.supabase import SupabaseProjectsStore
+
+        projects = SupabaseProjectsStore(
+            config.get("SUPABASE_PROJECTS_URL", ""),
+            config.get("SUPABASE_PROJECTS_SERVICE_KEY")
+            or config.get("SUPABASE_PROJECTS_ANON_KEY", ""),
+        )
     if config["STORAGE"] == "local":
         from webapp.stores.objects.local import LocalObjectStore
 
         objects: ObjectStore = LocalObjectStore(data_dir / "objects")
     else:
-        raise NotImplementedError("STORAGE=s3 is not available in this build yet")
+        from webapp.stores.objects.s3 import S3ObjectStore, public_base_url
+
+        objects = S3ObjectStore(
+            config.get("R2_ENDPOINT_URL", ""),
+            config.get("R2_ACCESS_KEY_ID", ""),
+            config.get("R2_SECRET_ACCESS_KEY", ""),
+            config.get("R2_BUCKET_NAME", ""),
+            public_base=public_base_url(config),
+        )
     return Stores(chat, projects, objects)
 
 

@@ -182,7 +182,9 @@ class ChatStore(ABC):
         """Change any of RUN_FIELDS."""
 
     @abstractmethod
-    def append_event(self, run_id: str, seq: int, event: str, data: dict[str, Any]) -> None: ...
+    def append_event(self, run_id: str, seq: int, event: str, data: dict[str, Any]) -> None:
+        """Persist one event; Conflict when the run already has an event `seq` (so two
+        processes closing a dead run cannot both do it)."""
 
     @abstractmethod
     def list_events(self, run_id: str, after_seq: int = 0) -> list[Row]:

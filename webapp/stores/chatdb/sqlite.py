@@ -365,12 +365,15 @@ class SQLiteChatStore(ChatStore):
         return self.get_run(run_id)
 
     def append_event(self, run_id: str, seq: int, event: str, data: dict[str, Any]) -> None:
-        with self.db.write() as conn:
-            conn.execute(
-                "INSERT INTO chat_run_events (run_id, seq, event, data, created_at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (run_id, seq, event, _json(data), utcnow()),
-            )
+        try:
+            with self.db.write() as conn:
+                conn.execute(
+                    "INSERT INTO chat_run_events (run_id, seq, event, data, created_at) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (run_id, seq, event, _json(data), utcnow()),
+                )
+        except sqlite3.IntegrityError as exc:
+            raise Conflict(f"run {run_id} already has event {seq}") from exc
 
     def list_events(self, run_id: str, after_seq: int = 0) -> list[Row]:
         return self._all(

@@ -1,0 +1,132 @@
+"""Fixtures for real backends; import the ones a conftest needs, e.g.
+
+    from tests.support.fixtures import (  # noqa: F401
+        moto_server, postgres_cluster, s3_bucket, supabase_chat_db, supabase_projects_db,
+    )
+
+The cluster and the moto server live for the session; each test gets its own database (with a
+PostgREST-compatible server in front) or bucket. Each skips, with the reason, when its part
+cannot run on this machine.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import pytest
+
+from tests.support.postgres import PostgresCluster, PostgresUnavailable, apply_sql
+from tests.support.postgrest import PostgrestServer
+
+API_KEY = "test-service-key-" + "k" * 24
+
+
+@dataclass
+class PostgrestDatabase:
+    """A fresh database and the REST server in front of it: `url` and `key` are what
+    SUPABASE_URL and SUPABASE_SERVICE_KEY would hold."""
+
+    dsn: str
+    url: str
+    key: str
+    server: PostgrestServer
+
+
+@dataclass
+class S3Bucket:
+    endpoint_url: str
+    access_key_id: str
+    secret_access_key: str
+    name: str
+
+
+@contextmanager
+def postgrest_database(
+    cluster: PostgresCluster, setup: Callable[[str], None]
+) -> Iterator[PostgrestDatabase]:
+    """A new database prepared by `setup(dsn)`, served over REST; dropped afterwards."""
+    name = cluster.create_database()
+    dsn = cluster.dsn(name)
+    try:
+        setup(dsn)
+        with PostgrestServer(dsn, API_KEY) as server:
+            yield PostgrestDatabase(dsn, server.url, API_KEY, server)
+    finally:
+        cluster.drop_database(name)
+
+
+def apply_chat_migrations(dsn: str) -> None:
+    from webapp.stores.chatdb.supabase import migration_files
+
+    apply_sql(dsn, migration_files())
+
+
+def create_reference_projects(dsn: str) -> None:
+    import psycopg
+
+    from tests.support.reference_schema import REFERENCE_PROJECTS_SQL
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(REFERENCE_PROJECTS_SQL)
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """A PostgreSQL 15 cluster in a temp folder, for the whole session."""
+    try:
+        cluster = PostgresCluster().start()
+    except PostgresUnavailable as exc:
+        pytest.skip(f"PostgreSQL is not available: {exc}")
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def supabase_chat_db(postgres_cluster: PostgresCluster) -> Iterator[PostgrestDatabase]:
+    """A chat database with our PostgreSQL migrations applied, behind the REST server."""
+    with postgrest_database(postgres_cluster, apply_chat_migrations) as database:
+        yield database
+
+
+@pytest.fixture
+def supabase_projects_db(postgres_cluster: PostgresCluster) -> Iterator[PostgrestDatabase]:
+    """A projects database with the reference tables (empty), behind the REST server."""
+    with postgrest_database(postgres_cluster, create_reference_projects) as database:
+        yield database
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    """A moto S3 server on 127.0.0.1 (a free port); yields its endpoint URL."""
+    from tests.support.s3 import MotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log in test output
+    server = MotoServer().start()
+    try:
+        yield server.endpoint_url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_bucket(moto_server: str) -> S3Bucket:
+    """A new, empty bucket on the moto server."""
+    import boto3
+
+    from tests.support.s3 import ACCESS_KEY_ID, SECRET_ACCESS_KEY
+
+    name = f"test-{uuid.uuid4().hex[:16]}"
+    boto3.session.Session().client(
+        "s3",
+        endpoint_url=moto_server,
+        aws_access_key_id=ACCESS_KEY_ID,
+        aws_secret_access_key=SECRET_ACCESS_KEY,
+        region_name="us-east-1",
+    ).create_bucket(Bucket=name)
+    return S3Bucket(moto_server, ACCESS_KEY_ID, SECRET_ACCESS_KEY, name)
