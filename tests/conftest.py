@@ -12,7 +12,7 @@ import pytest
 from webapp import create_app
 from webapp.auth.tokens import generate_static_token, hash_token
 
-pytest_plugins = ["tests.support.fixtures"]  # PostgreSQL, PostgREST stand-in, moto: per session
+pytest_plugins = ["tests.support.fixtures", "tests.support.chat_session"]  # PostgreSQL, PostgREST stand-in, moto: per session
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = (ROOT.parent / "shared" / "samples").resolve()

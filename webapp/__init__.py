@@ -19,10 +19,12 @@ def create_app(overrides: Mapping[str, Any] | None = None):
     from dotenv import load_dotenv
     from flask_cors import CORS
 
-    from webapp import cli, errors, requestlog, routes, stores
+    from webapp import cli, errors, metrics, requestlog, routes, stores
     from webapp.accounts import cli as roles_cli
     from webapp.auth import cli as users_cli
     from webapp.auth import jwt
+    from webapp.chats import cli as chats_cli
+    from webapp.chats import purge
     from webapp.config import load_settings
     from webapp.pipeline.loop import answer_question
     from webapp.projects import cli as projects_cli
@@ -63,10 +65,13 @@ def create_app(overrides: Mapping[str, Any] | None = None):
     jwt.init_app(app)
     runs_manager.init_app(app, answer_question)
     routes.init_app(app)
+    metrics.init_app(app)
     cli.init_app(app)
     users_cli.init_app(app)
     roles_cli.init_app(app)
     projects_cli.init_app(app)
+    chats_cli.init_app(app)
+    purge.init_app(app)
     runs_cli.init_app(app)
     origins = settings["CORS_ORIGINS"]
     CORS(app, origins="*" if origins == ["*"] else origins, expose_headers=["X-Request-ID"])

@@ -185,6 +185,7 @@ SECTIONS: list[tuple[str, list[Setting]]] = [
     _section(
         "Operations",
         _s("METRICS_ENABLED", bool, False, "Serve /metrics (Prometheus)."),
+        _s("PURGE_INTERVAL_SECONDS", int, 30, "How often deleted chats are purged (0: only CLI)."),
         _s(
             "METRICS_TOKEN",
             str,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 from tests.fakes.gemini import Reply
-from tests.pipeline.conftest import names, of
+from tests.support.chat_session import names, of
 
 PLAN, SECTION, NODE = "DEMO-PLAN-001", "DEMO-SECT-001", "DEMO-NODE-001"
 
@@ -186,7 +186,7 @@ def test_compare_labels_sides_and_requires_diff(make_session, fake_gemini):
     runner = session.app.test_cli_runner()
     other = runner.invoke(args=["demo", "--quiet"]).output.strip().splitlines()[-1]
     assert other == session.document_id  # the demo is idempotent: import a second copy
-    from tests.pipeline.conftest import _session  # noqa: F401
+    from tests.support.chat_session import _session  # noqa: F401
 
     with session.app.app_context():
         import tempfile

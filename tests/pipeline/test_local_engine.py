@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from tests.conftest import ROOT, TEST_SECRET
-from tests.pipeline.conftest import names, of
+from tests.support.chat_session import names, of
 
 
 def test_local_engine_answers_over_http(make_session):
@@ -39,7 +39,7 @@ def test_question_without_documents_picks_them_by_search(make_session):
 
 def test_no_documents_at_all_says_so(tmp_path):
     from tests.conftest import app_settings
-    from tests.pipeline.conftest import Session, parse_sse
+    from tests.support.chat_session import Session, parse_sse
     from webapp import create_app
     from webapp.auth.tokens import generate_static_token, hash_token
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from webapp.llm.base import DeltaSink, LLMCall, LLMEngine, LLMError, LLMResult, TextPart
+from webapp.metrics import REGISTRY
 from webapp.pipeline.answer import AnswerFormatError
 from webapp.pipeline.prompts import REPAIR
 from webapp.runs.manager import UserFacingError
@@ -28,12 +29,20 @@ def call_with_retries(
 ) -> LLMResult:
     attempt = 0
     while True:
+        model = engine.model_name(call.model_role)
         try:
             result = engine.generate(call, on_delta)
             if logger:
                 logger(call, result, None)
+            REGISTRY.inc("aizoomdoc_llm_calls_total", "LLM calls.", model=model, outcome="ok")
+            for kind, count in (("prompt", result.prompt_tokens), ("output", result.output_tokens)):
+                if count:
+                    REGISTRY.inc(
+                        "aizoomdoc_llm_tokens_total", "LLM tokens.", count, model=model, kind=kind
+                    )
             return result
         except LLMError as exc:
+            REGISTRY.inc("aizoomdoc_llm_calls_total", "LLM calls.", model=model, outcome="error")
             if logger:
                 logger(call, None, exc)
             if not exc.retryable or attempt >= retries:

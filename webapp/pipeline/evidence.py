@@ -4,6 +4,7 @@ and tells the client (`tool_call`, `image_ready`), each image once per run (SPEC
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -13,6 +14,7 @@ from webapp.evidence.regions import RegionError, clamp_dpi, parse_region
 from webapp.evidence.render import RenderedImage
 from webapp.links import object_url
 from webapp.llm.base import ImagePart
+from webapp.metrics import REGISTRY
 from webapp.pipeline.crops import CropError, resolve_crop
 from webapp.pipeline.imaging import renderer
 from webapp.pipeline.sources import LoadedDocument
@@ -20,6 +22,11 @@ from webapp.runs import events as ev
 from webapp.stores import chat_db, objects
 
 log = logging.getLogger("webapp.pipeline.evidence")
+
+
+def _timed(kind: str, started: float) -> None:
+    REGISTRY.observe("aizoomdoc_render_seconds", "Time spent rendering (cache hits included).",
+                     time.perf_counter() - started, kind=kind)
 
 
 @dataclass
@@ -35,6 +42,12 @@ class EvidenceDesk:
     problems: list[str] = field(default_factory=list)  # what the model should be told
 
     def _store(self, block: Block, image: RenderedImage, reason: str) -> ImagePart | None:
+        REGISTRY.inc(
+            "aizoomdoc_renders_total",
+            "Rendered images by kind and cache result.",
+            kind=image.kind,
+            cache="hit" if image.from_cache else "miss",
+        )
         if image.cache_key in self._sent_keys:
             return None
         self._sent_keys.add(image.cache_key)
@@ -86,8 +99,10 @@ class EvidenceDesk:
         """The block's overview, plus quadrants when the sheet is big (new ones only)."""
         try:
             source = resolve_crop(document, block)
+            started = time.perf_counter()
             shots = [renderer().overview(source)]
             shots += renderer().quadrants(source)
+            _timed("overview", started)
         except (CropError, RenderError) as exc:
             self.problems.append(f"{block.id}: изображение недоступно ({exc})")
             return []
@@ -104,7 +119,9 @@ class EvidenceDesk:
             return []
         try:
             source = resolve_crop(document, block)
+            started = time.perf_counter()
             shot = renderer().roi(source, region, clamp_dpi(request.get("dpi")))
+            _timed("roi", started)
         except (CropError, RenderError) as exc:
             self.problems.append(f"{block.id}: область недоступна ({exc})")
             return []

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta, timezone
 
 from flask import Flask, current_app
 
+from webapp.metrics import REGISTRY
 from webapp.runs import events as ev
 from webapp.runs.channel import ChannelRegistry, RunChannel
 from webapp.runs.request import Deadline, RunRequest, RunTimeout
@@ -119,6 +120,14 @@ class RunManager:
                 channel.emit(ev.ERROR, {"message": message, "code": code})
             finally:
                 beating.set()
+                outcome = (self.store.get_run(request.run_id) or {}).get("status", "unknown")
+                REGISTRY.inc("aizoomdoc_runs_total", "Runs by outcome.", outcome=outcome)
+                REGISTRY.observe(
+                    "aizoomdoc_run_seconds",
+                    "Run durations.",
+                    time.monotonic() - started,
+                    outcome=outcome,
+                )
                 if ticket is not None:
                     if ticket.holding:
                         self.pool.record_duration(time.monotonic() - started)

@@ -1,5 +1,5 @@
-"""A chat with the demo document, answered by the real pipeline on the local engine or on
-google-genai talking to the fake Gemini server."""
+"""Fixtures for whole questions: a chat with the demo document, answered by the real pipeline on
+the local engine or on google-genai talking to the fake Gemini server."""
 
 from __future__ import annotations
 
