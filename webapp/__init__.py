@@ -26,6 +26,7 @@ def create_app(overrides: Mapping[str, Any] | None = None):
     from webapp.chats import cli as chats_cli
     from webapp.chats import purge
     from webapp.config import load_settings
+    from webapp.documents import cli as documents_cli
     from webapp.pipeline.loop import answer_question
     from webapp.projects import cli as projects_cli
     from webapp.runs import cli as runs_cli
@@ -70,6 +71,7 @@ def create_app(overrides: Mapping[str, Any] | None = None):
     users_cli.init_app(app)
     roles_cli.init_app(app)
     projects_cli.init_app(app)
+    documents_cli.init_app(app)
     chats_cli.init_app(app)
     purge.init_app(app)
     runs_cli.init_app(app)

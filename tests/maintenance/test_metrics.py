@@ -14,7 +14,8 @@ def test_metrics_count_requests_runs_renders(make_session):
     events = session.ask("Какие стены на плане?")
     assert names(events)[-1] == "completed"
     text = session.client.get("/metrics", environ_base={"REMOTE_ADDR": "127.0.0.1"}).get_data(
-        as_text=True)
+        as_text=True
+    )
     assert "# TYPE aizoomdoc_http_requests_total counter" in text
     assert 'route="/chats/<chat_id>/stream"' in text and 'status="200"' in text
     assert 'aizoomdoc_runs_total{outcome="succeeded"' in text
@@ -28,14 +29,20 @@ def test_metrics_guarded(make_session):
     session = make_session(gemini=False, METRICS_ENABLED=True)
     remote = session.client.get("/metrics", environ_base={"REMOTE_ADDR": "203.0.113.9"})
     assert remote.status_code == 404
-    proxied = session.client.get("/metrics", environ_base={"REMOTE_ADDR": "127.0.0.1"},
-                                 headers={"X-Forwarded-For": "203.0.113.9"})
+    proxied = session.client.get(
+        "/metrics",
+        environ_base={"REMOTE_ADDR": "127.0.0.1"},
+        headers={"X-Forwarded-For": "203.0.113.9"},
+    )
     assert proxied.status_code == 404
 
 
 def test_metrics_token(make_session):
     tokened = make_session(gemini=False, METRICS_ENABLED=True, METRICS_TOKEN="m" * 32)
     assert tokened.client.get("/metrics").status_code == 404
-    ok = tokened.client.get("/metrics", headers={"Authorization": "Bearer " + "m" * 32},
-                            environ_base={"REMOTE_ADDR": "203.0.113.9"})
+    ok = tokened.client.get(
+        "/metrics",
+        headers={"Authorization": "Bearer " + "m" * 32},
+        environ_base={"REMOTE_ADDR": "203.0.113.9"},
+    )
     assert ok.status_code == 200 and ok.mimetype == "text/plain"

@@ -25,8 +25,12 @@ log = logging.getLogger("webapp.pipeline.evidence")
 
 
 def _timed(kind: str, started: float) -> None:
-    REGISTRY.observe("aizoomdoc_render_seconds", "Time spent rendering (cache hits included).",
-                     time.perf_counter() - started, kind=kind)
+    REGISTRY.observe(
+        "aizoomdoc_render_seconds",
+        "Time spent rendering (cache hits included).",
+        time.perf_counter() - started,
+        kind=kind,
+    )
 
 
 @dataclass
