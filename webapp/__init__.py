@@ -37,6 +37,7 @@ def create_app(overrides: Mapping[str, Any] | None = None):
     if env_file and not (overrides or {}).get("TESTING"):
         load_dotenv(env_file, override=False)  # the real environment wins over the file
     settings = load_settings(overrides)
+    os.makedirs(settings["DATA_DIR"], exist_ok=True)  # indexes and scratch live there always
     requestlog.configure_logging(settings["LOG_LEVEL"])
 
     app = APIFlask(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 
@@ -9,19 +10,67 @@ from flask import Flask, current_app
 
 from webapp.evidence.cache import RenderCache
 from webapp.evidence.render import Renderer
+from webapp.stores.objects.base import ObjectNotFound, ObjectStore
 
 EXTENSION = "aizoomdoc.renderer"
+SHARED_SOURCE = "(shared)"
+log = logging.getLogger("webapp.pipeline.imaging")
 _lock = threading.Lock()
 
 
-def build_renderer(config: dict) -> Renderer:
-    cache = None
-    if config["EVIDENCE_CACHE_ENABLED"]:
-        cache = RenderCache(
-            Path(config["EVIDENCE_CACHE_DIR"]),
-            max_bytes=config["EVIDENCE_CACHE_MAX_MB"] * 1024 * 1024,
-            ttl_seconds=config["EVIDENCE_CACHE_TTL_DAYS"] * 86400,
-        )
+class SharedRenderCache:
+    """Two levels: this host's disk LRU first, then `render_cache/<key>.png` in the object
+    storage every app host shares, so a cluster renders each image once. Keys carry the
+    source's version, so a shared entry never needs invalidating: a new version is a new key."""
+
+    PREFIX = "render_cache/"
+
+    def __init__(self, local: RenderCache, store: ObjectStore) -> None:
+        self.local = local
+        self.store = store
+
+    def get(self, key: str) -> bytes | None:
+        data = self.local.get(key)
+        if data is not None:
+            return data
+        try:
+            data = self.store.get(f"{self.PREFIX}{key}.png")
+        except ObjectNotFound:
+            return None
+        except Exception:  # the shared level is an optimisation: render rather than fail
+            log.warning("shared render cache unavailable", exc_info=True)
+            return None
+        self.local.put(key, data, SHARED_SOURCE)
+        return data
+
+    def put(self, key: str, data: bytes, source_id: str) -> None:
+        self.local.put(key, data, source_id)
+        try:
+            self.store.put(f"{self.PREFIX}{key}.png", data, "image/png")
+        except Exception:  # as above: a failed share costs one render elsewhere, nothing more
+            log.warning("could not share render %s", key, exc_info=True)
+
+    def __getattr__(self, name: str):
+        return getattr(self.local, name)  # stats, prune, clear, invalidate: the local level
+
+
+def build_cache(config: dict, store: ObjectStore | None = None) -> RenderCache | None:
+    if not config["EVIDENCE_CACHE_ENABLED"]:
+        return None
+    cache = RenderCache(
+        Path(config["EVIDENCE_CACHE_DIR"]),
+        max_bytes=config["EVIDENCE_CACHE_MAX_MB"] * 1024 * 1024,
+        ttl_seconds=config["EVIDENCE_CACHE_TTL_DAYS"] * 86400,
+    )
+    if store is not None and config["STORAGE"] != "local":
+        return SharedRenderCache(cache, store)  # type: ignore[return-value]
+    return cache
+
+
+def build_renderer(config: dict, store: ObjectStore | None = None) -> Renderer:
+    cache = build_cache(config, store)
+    if cache is not None:
+        cache.reconcile()  # files and index agree again after a crash or a manual cleanup
     return Renderer(
         cache,
         preview_max_side=config["PREVIEW_MAX_SIDE"],
@@ -40,5 +89,6 @@ def renderer(app: Flask | None = None) -> Renderer:
         with _lock:
             found = app.extensions.get(EXTENSION)
             if found is None:
-                found = app.extensions[EXTENSION] = build_renderer(app.config)
+                store = app.extensions["aizoomdoc.stores"].objects
+                found = app.extensions[EXTENSION] = build_renderer(app.config, store)
     return found

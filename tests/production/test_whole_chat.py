@@ -1,0 +1,213 @@
+"""A whole chat on the production parts: CHAT_DB=supabase, PROJECTS_DB=supabase, STORAGE=s3,
+LLM_PROVIDER=gemini — against the PostgREST stand-in over PostgreSQL, moto and the fake Gemini."""
+
+from __future__ import annotations
+
+import io
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import app_settings
+from tests.fakes.gemini import API_KEY, Reply
+from tests.stores.conftest import _insert_row
+from tests.support.chat_session import Session, names, of
+from webapp import create_app
+from webapp.auth.tokens import generate_static_token, hash_token
+
+PLAN = "DEMO-PLAN-001"
+
+
+def _settings(data_dir: Path, chat_db, projects_db, bucket, fake) -> dict:
+    return app_settings(
+        data_dir,
+        CHAT_DB="supabase",
+        SUPABASE_URL=chat_db.url,
+        SUPABASE_SERVICE_KEY=chat_db.key,
+        PROJECTS_DB="supabase",
+        SUPABASE_PROJECTS_URL=projects_db.url,
+        SUPABASE_PROJECTS_SERVICE_KEY=projects_db.key,
+        STORAGE="s3",
+        R2_ENDPOINT_URL=bucket.endpoint_url,
+        R2_ACCESS_KEY_ID=bucket.access_key_id,
+        R2_SECRET_ACCESS_KEY=bucket.secret_access_key,
+        R2_BUCKET_NAME=bucket.name,
+        LLM_PROVIDER="gemini",
+        DEFAULT_GEMINI_API_KEY=API_KEY,
+        GEMINI_BASE_URL=fake.url,
+    )
+
+
+def _publish_demo(app, projects_db, scratch: Path) -> str:
+    """What the OCR pipeline does in production: files in the bucket, rows in the projects DB."""
+    from webapp.documents.demo import build_demo_set
+
+    demo = build_demo_set(scratch / "demo")
+    document_id = str(uuid.uuid4())
+    client = _insert_row(
+        projects_db.dsn,
+        "tree_nodes",
+        {"client_id": "acme", "node_type": "client", "name": "Заказчик"},
+    )
+    _insert_row(
+        projects_db.dsn,
+        "tree_nodes",
+        {
+            "id": document_id,
+            "parent_id": client["id"],
+            "client_id": "acme",
+            "node_type": "document",
+            "name": "Демо АР",
+            "code": "01/25-ДМ-АР",
+        },
+    )
+    files = {
+        "result_md": demo.document_md,
+        "blocks_index": demo.blocks_json,
+        "ocr_html": demo.ocr_html,
+    }
+    files.update({f"crop:{block}": path for block, path in demo.crops.items()})
+    with app.app_context():
+        from webapp.stores import objects
+
+        for file_type, path in files.items():
+            name = f"crops/{path.name}" if file_type.startswith("crop") else path.name
+            key = f"tree_docs/{document_id}/{name}"
+            objects().put(key, path.read_bytes())
+            _insert_row(
+                projects_db.dsn,
+                "node_files",
+                {
+                    "node_id": document_id,
+                    "file_type": file_type.split(":")[0],
+                    "r2_key": key,
+                    "file_name": path.name,
+                    "file_size": path.stat().st_size,
+                },
+            )
+    return document_id
+
+
+def _user_session(app, document_id: str, fake) -> Session:
+    token = generate_static_token()
+    with app.app_context():
+        from webapp.stores import chat_db
+
+        chat_db().create_user(f"eng-{uuid.uuid4().hex[:6]}", hash_token(token))
+    client = app.test_client()
+    access = client.post("/auth/exchange", json={"static_token": token}).json["access_token"]
+    return Session(app, client, {"Authorization": f"Bearer {access}"}, document_id, fake)
+
+
+@pytest.fixture
+def production(tmp_path, supabase_chat_db, supabase_projects_db, s3_bucket, fake_gemini):
+    settings = _settings(
+        tmp_path / "host-a", supabase_chat_db, supabase_projects_db, s3_bucket, fake_gemini
+    )
+    app = create_app(settings)
+    document_id = _publish_demo(app, supabase_projects_db, tmp_path)
+    return app, document_id
+
+
+def _final(text: str) -> Reply:
+    return Reply(
+        json={
+            "needs_more_evidence": False,
+            "answer_markdown": text,
+            "citations": [{"block_id": PLAN, "kind": "image_block"}],
+        }
+    )
+
+
+def test_whole_chat_on_production_backends(production, fake_gemini, tmp_path):
+    app, document_id = production
+    session = _user_session(app, document_id, fake_gemini)
+    upload = session.client.post(
+        "/files/upload",
+        headers=session.headers,
+        data={"file": (io.BytesIO(b"%PDF-1.4 notes"), "notes.pdf")},
+    )
+    assert upload.status_code == 201
+    info = session.client.get(f"/files/{upload.json['id']}", headers=session.headers).json
+    assert requests.get(info["external_url"], timeout=10).content == b"%PDF-1.4 notes"
+
+    fake_gemini.add(
+        Reply(
+            json={
+                "needs_more_evidence": True,
+                "followup_images": [PLAN],
+                "answer_markdown": "Смотрю план.",
+            }
+        ),
+        _final("План этажа показан."),
+    )
+    events = session.ask("Что на общем виде плана?", attached_file_ids=[upload.json["id"]])
+    assert names(events)[-1] == "completed", of(events, "error")
+    ready = of(events, "image_ready")
+    assert ready and ready[0]["block_id"] == PLAN
+    png = requests.get(ready[0]["url"], timeout=10)  # presigned: no auth header needed
+    assert png.status_code == 200 and png.content[:4] == b"\x89PNG"
+    history = session.history()
+    assert history[-1]["content"] == "План этажа показан."
+    assert all(requests.get(i["url"], timeout=10).ok for i in history[0]["images"])
+
+    chat_id = session.chat_id
+    with app.app_context():
+        from webapp.chats.purge import purge_pending
+        from webapp.stores import chat_db, objects
+
+        assert list(objects().list(f"chat_images/{chat_id}/"))
+        tree_docs = [o.key for o in objects().list("tree_docs/")]
+        assert (
+            session.client.delete(f"/chats/{chat_id}", headers=session.headers).status_code == 202
+        )
+        assert purge_pending() == (1, 0)
+        assert list(objects().list(f"chat_images/{chat_id}/")) == []
+        assert [o.key for o in objects().list("tree_docs/")] == tree_docs
+        assert chat_db().chat_render_files(chat_id) == []
+        assert chat_db().list_messages(chat_id, 10) == []
+        assert chat_db().get_file(upload.json["id"]) is not None
+
+
+def test_second_host_reuses_the_first_hosts_renders(
+    production, fake_gemini, tmp_path, supabase_chat_db, supabase_projects_db, s3_bucket
+):
+    from webapp.metrics import REGISTRY
+
+    app_a, document_id = production
+    app_b = create_app(
+        _settings(
+            tmp_path / "host-b", supabase_chat_db, supabase_projects_db, s3_bucket, fake_gemini
+        )
+    )
+
+    def hits() -> float:
+        return sum(
+            v
+            for (name, labels), v in REGISTRY.counters.items()
+            if name == "aizoomdoc_renders_total" and ("cache", "hit") in labels
+        )
+
+    for app in (app_a, app_b):
+        fake_gemini.add(
+            Reply(
+                json={
+                    "needs_more_evidence": True,
+                    "followup_images": [PLAN],
+                    "answer_markdown": "Смотрю.",
+                }
+            ),
+            _final("Готово."),
+        )
+        before = hits()
+        events = _user_session(app, document_id, fake_gemini).ask("Что на плане?")
+        assert names(events)[-1] == "completed"
+        rendered_from_cache = hits() - before
+    with app_a.app_context():
+        from webapp.stores import objects
+
+        shared = list(objects().list("render_cache/"))
+    assert shared  # host A shared its render
+    assert rendered_from_cache >= 1  # host B found it there instead of rendering again
