@@ -128,6 +128,12 @@ SECTIONS: list[tuple[str, list[Setting]]] = [
         _s("THINKING_ENABLED", bool, False, "Default for the thinking setting."),
         _s("THINKING_BUDGET", int, 0, "Default thinking budget (tokens)."),
         _s("CONTEXT_CACHE_TTL_SECONDS", int, 900, "Lifetime of a Gemini context cache."),
+        _s(
+            "CONTEXT_CACHE_MIN_CHARS",
+            int,
+            16000,
+            "Document materials shorter than this are sent inline, not cached.",
+        ),
         _s("LLM_MAX_RETRIES", int, 2, "Retries of a failed LLM call (429, 5xx, transport)."),
         _s("MAX_ITERATIONS", int, 10, "Answering rounds per question at most."),
         _s("LLM_LOG_ENABLED", bool, False, "Write every LLM request and response to a dialog log."),

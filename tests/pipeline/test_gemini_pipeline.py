@@ -448,3 +448,23 @@ def fake_gemini_key() -> str:
     from tests.fakes.gemini import API_KEY
 
     return API_KEY
+
+
+def test_context_cache_per_document_set(make_session, fake_gemini):
+    session = make_session(CONTEXT_CACHE_MIN_CHARS=100)
+    fake_gemini.add(final("Первый."), final("Второй."))
+    session.ask("Что в общих указаниях?")
+    session.new_chat()
+    session.ask("Что в общих указаниях?")
+    assert len(fake_gemini.caches) == 1  # the same documents, prompt and model: reused
+    first, second = fake_gemini.generations()
+    assert first.body.get("cachedContent") == second.body.get("cachedContent") == (
+        fake_gemini.caches[0]["name"])
+    cached_text = json.dumps(fake_gemini.caches[0], ensure_ascii=False)
+    assert "МАТЕРИАЛЫ ДОКУМЕНТОВ" in cached_text
+    assert "systemInstruction" not in first.body  # it lives in the cache
+    fake_gemini.add(final("Третий."))
+    session.new_chat()
+    session.ask("Какая марка кирпича в спецификации перемычек?")  # other materials
+    assert len(fake_gemini.caches) == 2
+    assert fake_gemini.generations()[2].body["cachedContent"] == fake_gemini.caches[1]["name"]

@@ -39,9 +39,9 @@ MEDIA = {
     "medium": types.MediaResolution.MEDIA_RESOLUTION_MEDIUM,
     "high": types.MediaResolution.MEDIA_RESOLUTION_HIGH,
 }
-CACHE_MIN_CHARS = 16_000  # below this a context cache costs more than it saves
 _clients: dict[tuple[str, str], genai.Client] = {}
-_caches: dict[str, tuple[str, float]] = {}  # materials hash -> (cache name, expiry)
+# (API key, endpoint, materials hash) -> (cache name, expiry): a cache belongs to one key's project
+_caches: dict[tuple[str, str, str], tuple[str, float]] = {}
 _lock = threading.Lock()
 
 
@@ -82,8 +82,11 @@ class GeminiEngine(LLMEngine):
         max_tokens: int = 8192,
         cache_ttl: int = 900,
         timeout_s: float = 300,
+        cache_min_chars: int = 16_000,  # below this a context cache costs more than it saves
     ) -> None:
         self.client = _client(api_key, base_url, timeout_s)
+        self._client_key = (hashlib.sha256(api_key.encode()).hexdigest(), base_url or "")
+        self.cache_min_chars = cache_min_chars
         self.models = {"flash": flash_model, "pro": pro_model}
         self.max_tokens = max_tokens
         self.cache_ttl = cache_ttl
@@ -100,6 +103,7 @@ class GeminiEngine(LLMEngine):
             max_tokens=config["MAX_TOKENS"],
             cache_ttl=config["CONTEXT_CACHE_TTL_SECONDS"],
             timeout_s=max(30, min(config["RUN_TIMEOUT"], 600)),
+            cache_min_chars=config["CONTEXT_CACHE_MIN_CHARS"],
         )
 
     def model_name(self, role: str) -> str:
@@ -150,12 +154,13 @@ class GeminiEngine(LLMEngine):
     def _cache_name(self, call: LLMCall, model: str) -> str | None:
         """A context cache for the stable materials, when they are big enough to be worth it."""
         text = "".join(p.text for p in call.cache_parts if isinstance(p, TextPart))
-        if len(text) < CACHE_MIN_CHARS or self.cache_ttl <= 0:
+        if len(text) < self.cache_min_chars or self.cache_ttl <= 0:
             return None
         digest = hashlib.sha256("\x00".join([model, call.system, text]).encode()).hexdigest()
+        slot = (*self._client_key, digest)
         now = time.time()
         with _lock:
-            found = _caches.get(digest)
+            found = _caches.get(slot)
             if found and found[1] > now + 30:
                 return found[0]
         try:
@@ -172,7 +177,7 @@ class GeminiEngine(LLMEngine):
             log.info("context cache not created: %s", exc)
             return None
         with _lock:
-            _caches[digest] = (cache.name, now + self.cache_ttl)
+            _caches[slot] = (cache.name, now + self.cache_ttl)
         return cache.name
 
     def _config(self, call: LLMCall, cache_name: str | None) -> types.GenerateContentConfig:

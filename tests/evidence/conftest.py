@@ -1,0 +1,21 @@
+"""Fixtures for the evidence tests (helpers live in `helpers.py`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from webapp.evidence import RenderCache, Renderer
+
+
+@pytest.fixture
+def cache(tmp_path: Path) -> RenderCache:
+    return RenderCache(tmp_path / "cache", max_bytes=200 * 1024 * 1024, ttl_seconds=3600)
+
+
+@pytest.fixture
+def renderer(cache: RenderCache):
+    r = Renderer(cache, preview_max_side=800, zoom_max_side=1200, workers=2)
+    yield r
+    r.close()
