@@ -27,6 +27,7 @@ def create_app(overrides: Mapping[str, Any] | None = None):
     from webapp.chats import purge
     from webapp.config import load_settings
     from webapp.documents import cli as documents_cli
+    from webapp.evidence import cli as evidence_cli
     from webapp.pipeline.loop import answer_question
     from webapp.projects import cli as projects_cli
     from webapp.runs import cli as runs_cli
@@ -73,6 +74,7 @@ def create_app(overrides: Mapping[str, Any] | None = None):
     roles_cli.init_app(app)
     projects_cli.init_app(app)
     documents_cli.init_app(app)
+    evidence_cli.init_app(app)
     chats_cli.init_app(app)
     purge.init_app(app)
     runs_cli.init_app(app)

@@ -97,3 +97,30 @@ def test_import_rejects_a_folder_without_a_document(app, tmp_path):
     result = app.test_cli_runner().invoke(args=["projects", "import", str(tmp_path / "empty")])
     assert result.exit_code != 0 and "no document.md" in result.output
     assert Path(tmp_path / "empty").exists()
+
+
+def test_cache_commands(app, demo, tmp_path):
+    runner = app.test_cli_runner()
+    for sector in ("A1", "B2"):
+        runner.invoke(
+            args=[
+                "render",
+                demo,
+                "DEMO-PLAN-001",
+                "--sector",
+                sector,
+                "--out",
+                str(tmp_path / f"{sector}.png"),
+            ]
+        )
+    runner.invoke(args=["render", demo, "DEMO-NODE-001", "--out", str(tmp_path / "n.png")])
+    numbers = json.loads(runner.invoke(args=["cache", "stats", "--json"]).output)
+    assert numbers["entries"] == 3 and numbers["bytes"] > 0
+    assert "3 entries" in runner.invoke(args=["cache", "stats"]).output
+    plan_key = f"tree_docs/{demo}/crops/DEMO-PLAN-001.pdf"
+    wildcard = runner.invoke(args=["cache", "invalidate", f"tree_docs/{demo}/crops/%"])
+    assert "Removed 0 renders" in wildcard.output  # no wildcard surprises
+    assert "Removed 2 renders" in runner.invoke(args=["cache", "invalidate", plan_key]).output
+    assert "Pruned" in runner.invoke(args=["cache", "prune"]).output
+    assert "Removed 1 entries" in runner.invoke(args=["cache", "clear", "--yes"]).output
+    assert json.loads(runner.invoke(args=["cache", "stats", "--json"]).output)["entries"] == 0
