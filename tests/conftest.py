@@ -12,7 +12,8 @@ import pytest
 from webapp import create_app
 from webapp.auth.tokens import generate_static_token, hash_token
 
-pytest_plugins = ["tests.support.fixtures", "tests.support.chat_session"]  # PostgreSQL, PostgREST stand-in, moto: per session
+# PostgreSQL, the PostgREST stand-in and moto (per session); whole-question sessions
+pytest_plugins = ["tests.support.fixtures", "tests.support.chat_session"]
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = (ROOT.parent / "shared" / "samples").resolve()

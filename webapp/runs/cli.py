@@ -12,10 +12,10 @@ from flask.cli import with_appcontext
 
 from webapp.accounts import settings as user_settings
 from webapp.auth.tokens import generate_static_token, hash_token
+from webapp.links import unsign_key
 from webapp.runs import events as ev
 from webapp.runs.manager import runs
 from webapp.runs.request import Attachments, Deadline, RunRequest
-from webapp.links import unsign_key
 from webapp.stores import chat_db, objects, projects_db
 
 CLI_USER = "cli"

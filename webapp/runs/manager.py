@@ -103,7 +103,7 @@ class RunManager:
             )
             beat.start()
             started = time.monotonic()
-            ticket = None
+            ticket, outcome, closing = None, "failed", None
             try:
                 ticket = self._admit(channel, request)
                 self.store.update_run(request.run_id, status="running", started_at=utcnow())
@@ -111,28 +111,31 @@ class RunManager:
                 request.deadline = Deadline(self.app.config["RUN_TIMEOUT"])
                 self.answerer(request, channel.emit)
                 self.store.update_run(request.run_id, status="succeeded", finished_at=utcnow())
-                channel.emit(ev.COMPLETED, {"message": ev.COMPLETED_MESSAGE})
+                outcome, closing = "succeeded", (ev.COMPLETED, {"message": ev.COMPLETED_MESSAGE})
             except Exception as exc:  # every failure ends the run with exactly one error event
                 message, code = self._describe(exc, request.run_id)
                 self.store.update_run(
                     request.run_id, status="failed", finished_at=utcnow(), error=message
                 )
-                channel.emit(ev.ERROR, {"message": message, "code": code})
+                closing = (ev.ERROR, {"message": message, "code": code})
             finally:
+                # the slot and the counters are settled before the client hears the end, so a
+                # client that asks again at once finds the slot free
                 beating.set()
-                outcome = (self.store.get_run(request.run_id) or {}).get("status", "unknown")
+                elapsed = time.monotonic() - started
                 REGISTRY.inc("aizoomdoc_runs_total", "Runs by outcome.", outcome=outcome)
                 REGISTRY.observe(
-                    "aizoomdoc_run_seconds",
-                    "Run durations.",
-                    time.monotonic() - started,
-                    outcome=outcome,
+                    "aizoomdoc_run_seconds", "Run durations.", elapsed, outcome=outcome
                 )
                 if ticket is not None:
                     if ticket.holding:
-                        self.pool.record_duration(time.monotonic() - started)
+                        self.pool.record_duration(elapsed)
                     ticket.release()
-                self.channels.remove(request.run_id)
+                try:
+                    if closing is not None:
+                        channel.emit(*closing)
+                finally:
+                    self.channels.remove(request.run_id)
 
     def _admit(self, channel: RunChannel, request: RunRequest):
         ticket = self.pool.enter()
