@@ -5,11 +5,14 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 
 from flask import current_app
 
 from webapp.stores import stores
+
+READY_TIMEOUT = 3.0
 
 
 def _check(probe: Callable[[], str | None]) -> dict:
@@ -42,14 +45,33 @@ def _llm() -> str | None:
     return None
 
 
-def readiness() -> dict:
+def readiness(timeout: float = READY_TIMEOUT) -> dict:
+    """Every component checked at once; one that does not answer within `timeout` is down."""
     parts = stores()
+    probes: dict[str, Callable[[], str | None]] = {
+        "chat_db": parts.chat.ping,
+        "projects_db": parts.projects.ping,
+        "storage": parts.objects.ping,
+        "render_cache": _writable_dir(current_app.config["EVIDENCE_CACHE_DIR"]),
+        "llm": _llm,
+    }
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+
+    def in_app(probe: Callable[[], str | None]) -> dict:
+        with app.app_context():
+            return _check(probe)
+
+    pool = ThreadPoolExecutor(max_workers=len(probes))
+    futures = {name: pool.submit(in_app, probe) for name, probe in probes.items()}
+    wait(futures.values(), timeout=timeout)
+    pool.shutdown(wait=False, cancel_futures=True)
     checks = {
-        "chat_db": _check(lambda: parts.chat.ping()),
-        "projects_db": _check(lambda: parts.projects.ping()),
-        "storage": _check(lambda: parts.objects.ping()),
-        "render_cache": _check(_writable_dir(current_app.config["EVIDENCE_CACHE_DIR"])),
-        "llm": _check(_llm),
+        name: (
+            future.result()
+            if future.done()
+            else {"ok": False, "error": f"no answer within {timeout:g} s"}
+        )
+        for name, future in futures.items()
     }
     down = [name for name, result in checks.items() if not result["ok"]]
     from webapp.runs.manager import runs

@@ -458,8 +458,11 @@ def test_context_cache_per_document_set(make_session, fake_gemini):
     session.ask("Что в общих указаниях?")
     assert len(fake_gemini.caches) == 1  # the same documents, prompt and model: reused
     first, second = fake_gemini.generations()
-    assert first.body.get("cachedContent") == second.body.get("cachedContent") == (
-        fake_gemini.caches[0]["name"])
+    assert (
+        first.body.get("cachedContent")
+        == second.body.get("cachedContent")
+        == (fake_gemini.caches[0]["name"])
+    )
     cached_text = json.dumps(fake_gemini.caches[0], ensure_ascii=False)
     assert "МАТЕРИАЛЫ ДОКУМЕНТОВ" in cached_text
     assert "systemInstruction" not in first.body  # it lives in the cache

@@ -211,3 +211,26 @@ def test_second_host_reuses_the_first_hosts_renders(
         shared = list(objects().list("render_cache/"))
     assert shared  # host A shared its render
     assert rendered_from_cache >= 1  # host B found it there instead of rendering again
+
+
+def test_readiness_names_the_backend_that_is_down(
+    tmp_path, supabase_projects_db, s3_bucket, fake_gemini
+):
+    import socket
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    chat_db = type("Dead", (), {"url": dead, "key": "k" * 40})()
+    app = create_app(
+        {
+            **_settings(tmp_path, chat_db, supabase_projects_db, s3_bucket, fake_gemini),
+            "AUTO_INIT_SCHEMA": False,
+        }
+    )
+    response = app.test_client().get("/health/ready")
+    assert response.status_code == 503
+    body = response.json
+    assert body["down"] == ["chat_db"]
+    assert body["checks"]["projects_db"]["ok"] and body["checks"]["storage"]["ok"]
+    assert body["checks"]["chat_db"]["error"]  # the reason (refused, or no answer in time)
