@@ -44,8 +44,7 @@ class SQLiteDatabase:
 
     def connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None,
-                               check_same_thread=False)
+        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
         conn.row_factory = _dict_factory
         conn.create_function("casefold", 1, _casefold, deterministic=True)
         if conn.execute("PRAGMA journal_mode").fetchone()["journal_mode"] != "wal":

@@ -23,9 +23,29 @@ SETTINGS_FIELDS = (
 )
 
 
+USER_FIELDS = ("status", "role", "token_hash", "static_token", "last_seen_at")
+FILE_FIELDS = (
+    "id",
+    "user_id",
+    "source_type",
+    "storage_path",
+    "external_url",
+    "filename",
+    "mime_type",
+    "size_bytes",
+    "created_at",
+)
+DELETION_FIELDS = ("status", "step", "attempts", "error")
 RUN_ACTIVE = ("queued", "running")
 RUN_FIELDS = ("status", "mode", "error", "worker", "started_at", "finished_at", "heartbeat_at")
 DELETION_STEPS = ("objects", "images", "runs", "messages", "files", "chat")
+
+
+def check_fields(fields, allowed: tuple[str, ...], what: str) -> None:
+    """Refuse names outside `allowed`: store methods build column lists from these keys."""
+    unknown = set(fields) - set(allowed)
+    if unknown:
+        raise ValueError(f"unknown {what} {sorted(unknown)}")
 
 
 class Conflict(Exception):

@@ -9,31 +9,22 @@ from pathlib import Path
 from typing import Any
 
 from webapp.stores.chatdb.base import (
+    DELETION_FIELDS,
     DELETION_STEPS,
+    FILE_FIELDS,
     RUN_FIELDS,
     SETTINGS_FIELDS,
+    USER_FIELDS,
     ChatStore,
     Conflict,
     Row,
+    check_fields,
 )
 from webapp.stores.sqlite import SQLiteDatabase, placeholders, utcnow
 
 MIGRATIONS = Path(__file__).parent / "migrations" / "sqlite"
-USER_FIELDS = ("status", "role", "token_hash", "static_token", "last_seen_at")
-FILE_FIELDS = (
-    "id",
-    "user_id",
-    "source_type",
-    "storage_path",
-    "external_url",
-    "filename",
-    "mime_type",
-    "size_bytes",
-    "created_at",
-)
 BOOL_COLUMNS = ("is_active", "is_archived", "thinking_enabled")
 JSON_COLUMNS = ("attachments", "metadata", "page_settings", "data")
-DELETION_FIELDS = ("status", "step", "attempts", "error")
 
 
 def _row(row: Row | None) -> Row | None:
@@ -99,9 +90,7 @@ class SQLiteChatStore(ChatStore):
         return self._all("SELECT * FROM users ORDER BY created_at")
 
     def update_user(self, user_id: str, **fields: Any) -> Row | None:
-        unknown = set(fields) - set(USER_FIELDS)
-        if unknown:
-            raise ValueError(f"cannot update user fields {sorted(unknown)}")
+        check_fields(fields, USER_FIELDS, "user fields")
         if fields:
             assignments = ", ".join(f"{name} = ?" for name in fields)
             with self.db.write() as conn:
@@ -127,9 +116,7 @@ class SQLiteChatStore(ChatStore):
         return self._one("SELECT * FROM settings WHERE user_id = ?", (username,))
 
     def save_settings(self, username: str, fields: dict[str, Any]) -> Row:
-        unknown = set(fields) - set(SETTINGS_FIELDS)
-        if unknown:
-            raise ValueError(f"unknown settings {sorted(unknown)}")
+        check_fields(fields, SETTINGS_FIELDS, "settings")
         now = utcnow()
         with self.db.write() as conn:
             conn.execute(
@@ -302,9 +289,7 @@ class SQLiteChatStore(ChatStore):
 
     def add_file(self, fields: dict[str, Any]) -> Row:
         row = {"id": str(uuid.uuid4()), "created_at": utcnow(), **fields}
-        unknown = set(row) - set(FILE_FIELDS)
-        if unknown:
-            raise ValueError(f"unknown storage_files columns {sorted(unknown)}")
+        check_fields(row, FILE_FIELDS, "storage_files columns")
         columns = ", ".join(row)
         with self.db.write() as conn:
             conn.execute(
@@ -353,9 +338,7 @@ class SQLiteChatStore(ChatStore):
         )
 
     def update_run(self, run_id: str, **fields: Any) -> Row | None:
-        unknown = set(fields) - set(RUN_FIELDS)
-        if unknown:
-            raise ValueError(f"cannot update run fields {sorted(unknown)}")
+        check_fields(fields, RUN_FIELDS, "run fields")
         if fields:
             assignments = ", ".join(f"{name} = ?" for name in fields)
             with self.db.write() as conn:
@@ -403,9 +386,7 @@ class SQLiteChatStore(ChatStore):
         )
 
     def update_deletion(self, job_id: str, **fields: Any) -> None:
-        unknown = set(fields) - set(DELETION_FIELDS)
-        if unknown:
-            raise ValueError(f"cannot update deletion fields {sorted(unknown)}")
+        check_fields(fields, DELETION_FIELDS, "deletion fields")
         assignments = ", ".join(f"{name} = ?" for name in fields)
         with self.db.write() as conn:
             conn.execute(

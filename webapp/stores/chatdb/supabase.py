@@ -15,13 +15,17 @@ from typing import Any
 from postgrest.exceptions import APIError
 
 from webapp.stores.chatdb.base import (
+    DELETION_FIELDS,
     DELETION_STEPS,
+    FILE_FIELDS,
     RUN_ACTIVE,
     RUN_FIELDS,
     SETTINGS_FIELDS,
+    USER_FIELDS,
     ChatStore,
     Conflict,
     Row,
+    check_fields,
 )
 from webapp.stores.postgrest import (
     SchemaMissing,
@@ -39,19 +43,6 @@ from webapp.stores.postgrest import (
 )
 
 MIGRATIONS = Path(__file__).parent / "migrations" / "postgres"
-USER_FIELDS = ("status", "role", "token_hash", "static_token", "last_seen_at")
-FILE_FIELDS = (
-    "id",
-    "user_id",
-    "source_type",
-    "storage_path",
-    "external_url",
-    "filename",
-    "mime_type",
-    "size_bytes",
-    "created_at",
-)
-DELETION_FIELDS = ("status", "step", "attempts", "error")
 FLOAT_SETTINGS = ("temperature", "top_p")
 IMAGE_FILE_COLUMNS = ("storage_path", "external_url", "filename", "source_type")
 # Rows deleted per round when a chat is purged (below Supabase's max-rows cap).
@@ -152,9 +143,7 @@ class SupabaseChatStore(ChatStore):
         return fetch_all(lambda: self._table("users").select("*").order("created_at").order("id"))
 
     def update_user(self, user_id: str, **fields: Any) -> Row | None:
-        unknown = set(fields) - set(USER_FIELDS)
-        if unknown:
-            raise ValueError(f"cannot update user fields {sorted(unknown)}")
+        check_fields(fields, USER_FIELDS, "user fields")
         if not fields or not is_uuid(user_id):
             return self.get_user(user_id)
         try:
@@ -187,9 +176,7 @@ class SupabaseChatStore(ChatStore):
         )
 
     def save_settings(self, username: str, fields: dict[str, Any]) -> Row:
-        unknown = set(fields) - set(SETTINGS_FIELDS)
-        if unknown:
-            raise ValueError(f"unknown settings {sorted(unknown)}")
+        check_fields(fields, SETTINGS_FIELDS, "settings")
         now = utcnow()
         self._table("settings").upsert(
             {
@@ -432,9 +419,7 @@ class SupabaseChatStore(ChatStore):
 
     def add_file(self, fields: dict[str, Any]) -> Row:
         row = {"id": str(uuid.uuid4()), "created_at": utcnow(), **fields}
-        unknown = set(row) - set(FILE_FIELDS)
-        if unknown:
-            raise ValueError(f"unknown storage_files columns {sorted(unknown)}")
+        check_fields(row, FILE_FIELDS, "storage_files columns")
         return self._insert("storage_files", row)
 
     def get_file(self, file_id: str) -> Row | None:
@@ -498,9 +483,7 @@ class SupabaseChatStore(ChatStore):
         )
 
     def update_run(self, run_id: str, **fields: Any) -> Row | None:
-        unknown = set(fields) - set(RUN_FIELDS)
-        if unknown:
-            raise ValueError(f"cannot update run fields {sorted(unknown)}")
+        check_fields(fields, RUN_FIELDS, "run fields")
         if not fields or not is_uuid(run_id):
             return self.get_run(run_id)
         try:
@@ -569,9 +552,7 @@ class SupabaseChatStore(ChatStore):
         )
 
     def update_deletion(self, job_id: str, **fields: Any) -> None:
-        unknown = set(fields) - set(DELETION_FIELDS)
-        if unknown:
-            raise ValueError(f"cannot update deletion fields {sorted(unknown)}")
+        check_fields(fields, DELETION_FIELDS, "deletion fields")
         if is_uuid(job_id):
             self._table("chat_deletion_jobs").update(
                 {**fields, "updated_at": utcnow()}, returning="minimal"

@@ -97,8 +97,9 @@ class SupabaseProjectsStore(ProjectsStore):
         for batch in chunks(ids):
             files += [
                 {**f, "job_id": None}
-                for f in self._select_files("node_files", NODE_FILE_COLUMNS, "node_id", batch,
-                                            file_types)
+                for f in self._select_files(
+                    "node_files", NODE_FILE_COLUMNS, "node_id", batch, file_types
+                )
             ]
             jobs = fetch_all(
                 lambda batch=batch: self._table("jobs")
@@ -108,11 +109,11 @@ class SupabaseProjectsStore(ProjectsStore):
             )
             job_nodes = {job["id"]: job["node_id"] for job in jobs}
             for job_batch in chunks(job_nodes):
-                for f in self._select_files("job_files", JOB_FILE_COLUMNS, "job_id", job_batch,
-                                            file_types):
+                for f in self._select_files(
+                    "job_files", JOB_FILE_COLUMNS, "job_id", job_batch, file_types
+                ):
                     files.append(
-                        {**f, "node_id": job_nodes[f["job_id"]], "mime_type": None,
-                         "metadata": {}}
+                        {**f, "node_id": job_nodes[f["job_id"]], "mime_type": None, "metadata": {}}
                     )
         files.sort(key=lambda f: parse_timestamp(f["created_at"]), reverse=True)
         return files
