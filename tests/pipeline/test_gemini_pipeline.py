@@ -10,6 +10,8 @@ import json
 
 from tests.fakes.gemini import Reply
 from tests.support.chat_session import names, of
+from webapp.documents.demo import build_demo_set
+from webapp.projects.importer import import_set
 
 PLAN, SECTION, NODE = "DEMO-PLAN-001", "DEMO-SECT-001", "DEMO-NODE-001"
 
@@ -181,24 +183,12 @@ def test_complex_collects_with_flash_then_answers_with_pro(make_session, fake_ge
     assert of(events, "llm_final")[0]["model"] == "pro-model"
 
 
-def test_compare_labels_sides_and_requires_diff(make_session, fake_gemini):
+def test_compare_labels_sides_and_requires_diff(make_session, fake_gemini, tmp_path):
     session = make_session()
-    runner = session.app.test_cli_runner()
-    other = runner.invoke(args=["demo", "--quiet"]).output.strip().splitlines()[-1]
-    assert other == session.document_id  # the demo is idempotent: import a second copy
-    from tests.support.chat_session import _session  # noqa: F401
-
-    with session.app.app_context():
-        import tempfile
-        from pathlib import Path
-
-        from webapp.documents.demo import build_demo_set
-        from webapp.projects.importer import import_set
-
-        with tempfile.TemporaryDirectory() as scratch:
-            second = import_set(
-                build_demo_set(Path(scratch) / "d").root, name="Версия Б", client_id="demo"
-            ).document_id
+    with session.app.app_context():  # a second version of the set to compare with
+        second = import_set(
+            build_demo_set(tmp_path / "b").root, name="Версия Б", client_id="demo"
+        ).document_id
     fake_gemini.responder = lambda body: Reply(
         json={"selected_block_ids": [PLAN], "facts": [], "followup_images": []}
     )
