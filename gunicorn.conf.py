@@ -21,3 +21,10 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 # gunicorn 27's control socket lives in $HOME and would be shared by every instance on a host;
 # systemd (and the tests) manage the process instead.
 control_socket_disable = True
+
+
+def post_worker_init(worker):
+    """Load the slow parts (Gemini SDK, ImageMagick, caches) before serving any request."""
+    from webapp.warmup import warm_up
+
+    warm_up(worker.wsgi)

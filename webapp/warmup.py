@@ -1,0 +1,28 @@
+"""Work a serving process does once, right after it starts, instead of in its first requests.
+
+Importing the Gemini SDK, loading ImageMagick and opening the render cache and search index take
+about a second together; done inside a request under gevent, they would hold up every other
+stream of the worker. gunicorn calls this from `post_worker_init` (see gunicorn.conf.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from flask import Flask
+
+log = logging.getLogger("webapp.warmup")
+
+
+def warm_up(app: Flask) -> None:
+    started = time.perf_counter()
+    with app.app_context():
+        if app.config["LLM_PROVIDER"] == "gemini" or app.config["DEFAULT_GEMINI_API_KEY"]:
+            import webapp.llm.gemini  # noqa: F401  (the SDK import is the slow part)
+        from webapp.pipeline.imaging import renderer
+        from webapp.pipeline.materials import search_index
+
+        renderer(app).warm_up()
+        search_index(app)
+    log.info("worker warmed up in %.2f s", time.perf_counter() - started)
