@@ -91,7 +91,7 @@ def start_server(env: dict, log: Path) -> LiveServer:
         try:
             if requests.get(server.url + "/health", timeout=1).status_code == 200:
                 return server
-        except requests.ConnectionError:
+        except requests.RequestException:  # refused, or busy warming up
             pass
         if process.poll() is not None or time.monotonic() > deadline:
             server.stop()
