@@ -234,3 +234,42 @@ def test_readiness_names_the_backend_that_is_down(
     assert body["down"] == ["chat_db"]
     assert body["checks"]["projects_db"]["ok"] and body["checks"]["storage"]["ok"]
     assert body["checks"]["chat_db"]["error"]  # the reason (refused, or no answer in time)
+
+
+def test_app_moves_onto_a_reference_database(
+    postgres_cluster, supabase_projects_db, s3_bucket, fake_gemini, tmp_path
+):
+    """The reference server's database, migrated: old tokens work after `migrate-tokens`, and
+    old chats show in the API with their messages."""
+    import psycopg
+
+    from tests.stores.test_postgres_migrations import _seed_reference_rows
+    from tests.support.fixtures import apply_chat_migrations, postgrest_database
+    from tests.support.reference_schema import reference_chat_script
+
+    def reference(dsn: str) -> None:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(reference_chat_script())
+        _seed_reference_rows(dsn)
+        apply_chat_migrations(dsn)
+
+    with postgrest_database(postgres_cluster, reference) as chat_db:
+        app = create_app(_settings(tmp_path, chat_db, supabase_projects_db, s3_bucket, fake_gemini))
+        client = app.test_client()
+        old = {"static_token": "dev-static-token-test-67890"}
+        assert client.post("/auth/exchange", json=old).status_code == 401  # not hashed yet
+        result = app.test_cli_runner().invoke(args=["users", "migrate-tokens"])
+        assert "Hashed 2 token(s)" in result.output and "admin" in result.output
+        exchange = client.post("/auth/exchange", json=old)
+        assert exchange.status_code == 200
+        headers = {"Authorization": f"Bearer {exchange.json['access_token']}"}
+        chats = client.get("/chats", headers=headers).json
+        assert [c["title"] for c in chats] == ["Старый чат"]
+        history = client.get(f"/chats/{chats[0]['id']}", headers=headers).json
+        assert [m["content"] for m in history["messages"]] == ["Где ось 1?", "На листе 3."]
+        assert history["messages"][1]["images"][0]["image_type"] == "overview"
+        me = client.get("/me", headers=headers).json
+        assert me["settings"]["model_profile"] == "complex"
+        with psycopg.connect(chat_db.dsn) as conn:
+            plain = conn.execute("SELECT count(*) FROM users WHERE static_token LIKE 'dev-%'")
+            assert plain.fetchone()[0] == 0
