@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import click
-from flask import Flask, current_app
+from flask import Flask
 from flask.cli import with_appcontext
 
 from webapp.accounts import settings as user_settings
@@ -15,7 +15,7 @@ from webapp.auth.tokens import generate_static_token, hash_token
 from webapp.links import unsign_key
 from webapp.runs import events as ev
 from webapp.runs.manager import runs
-from webapp.runs.request import Attachments, Deadline, RunRequest
+from webapp.runs.request import Attachments
 from webapp.stores import chat_db, objects, projects_db
 
 CLI_USER = "cli"
@@ -101,20 +101,7 @@ def ask(document_id: str, question: str, mode: str | None) -> None:
     if mode:
         settings["model_profile"] = mode
     manager = runs()
-
-    def build(run: dict) -> RunRequest:
-        return RunRequest(
-            run["id"],
-            user,
-            chat,
-            message,
-            settings,
-            attachments,
-            Deadline(current_app.config["RUN_TIMEOUT"]),
-            "",
-        )
-
-    run, _ = manager.start(build, chat, message, user, settings["model_profile"])
+    run, _ = manager.start(user, chat, message, settings, attachments)
     state: dict = {}
     failed = False
     for text in manager.follow(run["id"], 0):

@@ -20,7 +20,7 @@ from flask import Flask, current_app
 from webapp.metrics import REGISTRY
 from webapp.runs import events as ev
 from webapp.runs.channel import ChannelRegistry, RunChannel
-from webapp.runs.request import Deadline, RunRequest, RunTimeout
+from webapp.runs.request import Attachments, Deadline, RunRequest, RunTimeout
 from webapp.runs.slots import QueueFull, SlotPool, WaitTimeout, wait_for_slot
 from webapp.stores.chatdb.base import ChatStore, Conflict, Row
 from webapp.stores.sqlite import utcnow
@@ -70,13 +70,16 @@ class RunManager:
     # --- starting -----------------------------------------------------------------------------
     def start(
         self,
-        request_factory: Callable[[Row], RunRequest],
+        user: Row,
         chat: Row,
         message: Row,
-        user: Row,
-        mode: str | None,
+        settings: dict,
+        attachments: Attachments,
+        base_url: str = "",
     ) -> tuple[Row, bool]:
-        """A new run for `message` (started now), or the chat's active run; (run, started)."""
+        """A new run answering `message` (started now), or the chat's active run;
+        returns (run, started)."""
+        mode = "compare" if attachments.compare else settings.get("model_profile")
         try:
             run = self.store.create_run(chat["id"], message["id"], user["username"], mode)
         except Conflict:
@@ -87,7 +90,16 @@ class RunManager:
         self.store.update_run(run["id"], heartbeat_at=utcnow(), worker=self.worker_id)
         channel = RunChannel(self.store, run["id"])
         self.channels.add(channel)
-        request = request_factory(run)
+        request = RunRequest(
+            run["id"],
+            user,
+            chat,
+            message,
+            settings,
+            attachments,
+            Deadline(self.app.config["RUN_TIMEOUT"]),
+            base_url,
+        )
         thread = threading.Thread(
             target=self._execute, args=(channel, request), name=f"run-{run['id'][:8]}", daemon=True
         )

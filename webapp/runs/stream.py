@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from webapp.accounts import settings as user_settings
 from webapp.runs import events as ev
 from webapp.runs.manager import runs
-from webapp.runs.request import BadStreamQuery, Deadline, RunRequest, parse_attachments
+from webapp.runs.request import BadStreamQuery, parse_attachments
 from webapp.stores import chat_db
 from webapp.stores.chatdb.base import Row
 
@@ -54,21 +54,7 @@ def open_stream(
         run = manager.fail_if_stale(run)
     if run is None or (rerun and run["status"] not in ("queued", "running")):
         settings = user_settings.effective(user)
-        mode = "compare" if attachments.compare else settings["model_profile"]
-
-        def build(new_run: Row) -> RunRequest:
-            return RunRequest(
-                new_run["id"],
-                user,
-                chat,
-                message,
-                settings,
-                attachments,
-                Deadline(manager.app.config["RUN_TIMEOUT"]),
-                base_url,
-            )
-
-        run, started = manager.start(build, chat, message, user, mode)
+        run, started = manager.start(user, chat, message, settings, attachments, base_url)
         if started:
             after = 0
     yield from manager.follow(run["id"], after)
