@@ -12,6 +12,7 @@ import pytest
 
 from tests.conftest import ROOT, TEST_SECRET, app_settings
 from tests.support.chat_session import names
+from webapp.stores.sqlite import utcnow
 
 STEPS = ["objects", "images", "runs", "messages", "files"]
 
@@ -119,3 +120,22 @@ def test_purge_killed_between_steps_resumes(make_session, tmp_path, crash_after)
         timeout=120,
     )
     assert "Purged 0 chat" in again.stdout
+
+
+def test_purge_waits_for_a_running_answer(app, make_user):
+    user = make_user("ann")
+    with app.app_context():
+        from webapp.chats.purge import purge_pending
+        from webapp.stores import chat_db
+
+        chat = chat_db().create_chat(user.username, "t", None)
+        message = chat_db().add_message(chat["id"], "user", "q")
+        run = chat_db().create_run(chat["id"], message["id"], user.username, "simple")
+        chat_db().update_run(run["id"], status="running", heartbeat_at=utcnow())
+        chat_db().hide_chat(chat["id"])
+        chat_db().enqueue_deletion(chat["id"])
+        assert purge_pending() == (0, 0)  # still answering: left for the next pass
+        assert chat_db().get_message(message["id"]) is not None
+        chat_db().update_run(run["id"], status="succeeded")
+        assert purge_pending() == (1, 0)
+        assert chat_db().get_message(message["id"]) is None

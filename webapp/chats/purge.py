@@ -53,10 +53,19 @@ def purge_chat(job: Row, after_step: StepHook | None = None) -> None:
     chat_db().update_deletion(job["id"], status="done")
 
 
+def _answer_in_progress(chat_id: str) -> bool:
+    from webapp.runs.manager import is_stale
+
+    run = chat_db().active_run(chat_id)
+    return run is not None and not is_stale(run, current_app.config["RUN_STALE_SECONDS"])
+
+
 def purge_pending(limit: int = 100, after_step: StepHook | None = None) -> tuple[int, int]:
     """Work off pending jobs: (done, failed). A failed job stays pending for the next pass."""
     done = failed = 0
     for job in chat_db().pending_deletions(limit):
+        if _answer_in_progress(job["chat_id"]):
+            continue  # purge after the run has ended: it still writes to the chat
         try:
             purge_chat(job, after_step)
             done += 1
