@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
-from typing import Any
+import threading
+import time
 
 from cachetools import TTLCache
-from flask import current_app, g
+from flask import current_app, g, request
 from flask_jwt_extended import get_jwt, verify_jwt_in_request
 
 from webapp.errors import APIError
@@ -15,6 +14,7 @@ from webapp.stores import chat_db
 from webapp.stores.chatdb.base import Row
 
 _CACHE_KEY = "aizoomdoc.user_cache"
+_lock = threading.Lock()  # cachetools caches are not thread-safe on their own
 
 
 def _user_cache() -> TTLCache:
@@ -27,41 +27,65 @@ def _user_cache() -> TTLCache:
 
 def forget_user(user_id: str) -> None:
     """Drop a cached user so a status change applies to the next request of this process."""
-    _user_cache().pop(user_id, None)
+    with _lock:
+        _user_cache().pop(user_id, None)
 
 
 def load_user(user_id: str) -> Row | None:
     if current_app.config["AUTH_CACHE_SECONDS"] <= 0:
         return chat_db().get_user(user_id)
     cache = _user_cache()
-    user = cache.get(user_id)
+    with _lock:
+        user = cache.get(user_id)
     if user is None:
         user = chat_db().get_user(user_id)
         if user is not None:
-            cache[user_id] = user
+            with _lock:
+                cache[user_id] = user
     return user
+
+
+_VERIFIED = "aizoomdoc.verified_tokens"
+BEARER = "Bearer "
+
+
+def _verified_claims() -> dict:
+    """The claims of the request's bearer token.
+
+    A token verified once (signature, expiry, type) is remembered by this process until it
+    expires, so later requests skip the decoding; its revocation is still checked every time.
+    """
+    header = request.headers.get("Authorization", "")
+    token = header[len(BEARER) :].strip() if header.startswith(BEARER) else ""
+    verified: TTLCache = current_app.extensions.setdefault(
+        _VERIFIED, TTLCache(maxsize=20_000, ttl=300)
+    )
+    with _lock:
+        claims = verified.get(token) if token else None
+    if claims is None or claims["exp"] <= time.time():
+        verify_jwt_in_request()  # the full check; its failures answer 401 themselves
+        claims = get_jwt()
+        with _lock:
+            verified[token] = claims
+    elif chat_db().is_token_revoked(claims["jti"]):
+        raise APIError(
+            401,
+            "Token has been revoked; exchange your static token again.",
+            "token_revoked",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return claims
 
 
 def authenticate() -> Row:
     """Verify the bearer token and return an active user, or raise 401/403."""
-    verify_jwt_in_request()
-    user = load_user(get_jwt()["sub"])
+    user = load_user(_verified_claims()["sub"])
     if user is None:
         raise APIError(401, "The user of this token no longer exists.", "invalid_token")
     if user["status"] != "active":
         raise APIError(403, f"User is {user['status']}.", "user_" + user["status"])
     g.user = user
     return user
-
-
-def login_required(view: Callable) -> Callable:
-    @functools.wraps(view)
-    def wrapper(*args: Any, **kwargs: Any):
-        authenticate()
-        return view(*args, **kwargs)
-
-    wrapper._login_required = True  # type: ignore[attr-defined]
-    return wrapper
 
 
 def current_user() -> Row:
