@@ -89,14 +89,18 @@ class SQLiteChatStore(ChatStore):
     def list_users(self) -> list[Row]:
         return self._all("SELECT * FROM users ORDER BY created_at")
 
-    def update_user(self, user_id: str, **fields: Any) -> Row | None:
-        check_fields(fields, USER_FIELDS, "user fields")
+    def _update(self, table: str, row_id: str, fields: dict[str, Any]) -> None:
+        """`UPDATE table SET <fields> WHERE id = ?`; callers have checked the field names."""
         if fields:
             assignments = ", ".join(f"{name} = ?" for name in fields)
             with self.db.write() as conn:
                 conn.execute(
-                    f"UPDATE users SET {assignments} WHERE id = ?", (*fields.values(), user_id)
+                    f"UPDATE {table} SET {assignments} WHERE id = ?", (*fields.values(), row_id)
                 )
+
+    def update_user(self, user_id: str, **fields: Any) -> Row | None:
+        check_fields(fields, USER_FIELDS, "user fields")
+        self._update("users", user_id, fields)
         return self.get_user(user_id)
 
     # --- revoked access tokens ------------------------------------------------------------------
@@ -339,12 +343,7 @@ class SQLiteChatStore(ChatStore):
 
     def update_run(self, run_id: str, **fields: Any) -> Row | None:
         check_fields(fields, RUN_FIELDS, "run fields")
-        if fields:
-            assignments = ", ".join(f"{name} = ?" for name in fields)
-            with self.db.write() as conn:
-                conn.execute(
-                    f"UPDATE chat_runs SET {assignments} WHERE id = ?", (*fields.values(), run_id)
-                )
+        self._update("chat_runs", run_id, fields)
         return self.get_run(run_id)
 
     def append_event(self, run_id: str, seq: int, event: str, data: dict[str, Any]) -> None:
@@ -387,12 +386,7 @@ class SQLiteChatStore(ChatStore):
 
     def update_deletion(self, job_id: str, **fields: Any) -> None:
         check_fields(fields, DELETION_FIELDS, "deletion fields")
-        assignments = ", ".join(f"{name} = ?" for name in fields)
-        with self.db.write() as conn:
-            conn.execute(
-                f"UPDATE chat_deletion_jobs SET {assignments}, updated_at = ? WHERE id = ?",
-                (*fields.values(), utcnow(), job_id),
-            )
+        self._update("chat_deletion_jobs", job_id, {**fields, "updated_at": utcnow()})
 
     def chat_render_files(self, chat_id: str) -> list[Row]:
         return self._all(
