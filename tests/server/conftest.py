@@ -149,5 +149,11 @@ class SSE:
                 key, value = line.split(": ", 1)
                 fields[key] = value
 
+    def until(self, name: str) -> None:
+        """Read (and drop) events up to and including the first `name`."""
+        for _, event, _ in self:
+            if event == name:
+                return
+
     def close(self) -> None:
         self.response.close()

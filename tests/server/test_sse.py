@@ -170,9 +170,7 @@ def test_two_processes_follow_one_run(setup, servers):
     headers = login(first, setup.token)
     chat_id = question(first, headers, setup.document_id)
     starter = open_stream(first, headers, chat_id)
-    for _, event, _ in starter:
-        if event == "processing_started":
-            break
+    starter.until("processing_started")
     follower = list(open_stream(second, headers, chat_id))  # the other process, from the DB
     rest = list(starter)
     assert follower[-1][1] == "completed" and rest[-1][1] == "completed"
@@ -187,9 +185,7 @@ def test_killed_worker_leaves_a_failed_run(setup, servers):
     headers = login(server, setup.token)
     chat_id = question(server, headers, setup.document_id)
     stream = open_stream(server, headers, chat_id)
-    for _, event, _ in stream:
-        if event == "llm_token":
-            break
+    stream.until("llm_token")
     for pid in server.worker_pids():
         os.kill(pid, signal.SIGKILL)
     stream.close()
@@ -214,9 +210,7 @@ def test_queue_position_then_queue_full(setup, servers):
     headers = login(server, setup.token)
     chats = [question(server, headers, setup.document_id) for _ in range(3)]
     first = open_stream(server, headers, chats[0])
-    for _, event, _ in first:
-        if event == "processing_started":
-            break
+    first.until("processing_started")
     second = open_stream(server, headers, chats[1])
     waiting = next(iter(second))
     assert waiting[1] == "queue_position"
@@ -235,9 +229,7 @@ def test_queue_timeout(setup, servers):
     headers = login(server, setup.token)
     chats = [question(server, headers, setup.document_id) for _ in range(2)]
     first = open_stream(server, headers, chats[0])
-    for _, event, _ in first:
-        if event == "processing_started":
-            break
+    first.until("processing_started")
     waited = list(open_stream(server, headers, chats[1]))
     assert waited[-1][1] == "error" and waited[-1][2]["code"] == "queue_timeout"
     assert list(first)[-1][1] == "completed"
