@@ -103,7 +103,7 @@ def test_dialog_log_written_without_keys_rotated_and_pruned(make_session, fake_g
     log_dir = Path(session.app.config["LLM_LOG_DIR"])
     log = log_dir / f"llm_dialog_{session.chat_id}.log"
     text = log.read_text(encoding="utf-8")
-    assert "--- system ---" in text and "--- response (flash-model) ---" in text
+    assert "--- system ---" in text and "--- response (gemini-2.5-flash) ---" in text
     assert "[cut " in text  # long sections are cut
     assert API_KEY not in text
     result = session.app.test_cli_runner().invoke(args=["logs", "prune", "--days", "0"])

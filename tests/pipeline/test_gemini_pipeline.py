@@ -67,10 +67,10 @@ def test_simple_with_followup_image(make_session, fake_gemini):
     assert "".join(t["token"] for t in tokens) == "Ответ: 13,77 м² [DEMO-PLAN-001]."
     answer = of(events, "llm_final")[0]
     assert answer["content"] == "Ответ: 13,77 м² [DEMO-PLAN-001]."
-    assert answer["model"] == "flash-model" and answer["citations"][0]["block_id"] == PLAN
+    assert answer["model"] == "gemini-2.5-flash" and answer["citations"][0]["block_id"] == PLAN
     # what the model was sent
     first, second = fake_gemini.generations()[:2]
-    assert first.body["model"] == "flash-model"
+    assert first.body["model"] == "gemini-2.5-flash"
     config = first.body["generationConfig"]
     assert config["responseMimeType"] == "application/json"
     assert "answer_markdown" in config["responseSchema"]["properties"]
@@ -169,7 +169,7 @@ def test_complex_collects_with_flash_then_answers_with_pro(make_session, fake_ge
     )
     events = session.ask("Какие помещения на плане?")
     generations = fake_gemini.generations()
-    assert [g.body["model"] for g in generations] == ["flash-model", "pro-model", "flash-model"]
+    assert [g.body["model"] for g in generations] == ["gemini-2.5-flash", "gemini-2.5-pro", "gemini-2.5-flash"]
     assert (
         "selected_block_ids"
         in generations[0].body["generationConfig"]["responseSchema"]["properties"]
@@ -180,7 +180,7 @@ def test_complex_collects_with_flash_then_answers_with_pro(make_session, fake_ge
     assert "DEMO-SPEC-001" in pro_text and "кладовая 107" in pro_text
     assert any("fileData" in p for p in _user_parts(generations[1]))
     assert of(events, "llm_token")[-1]["model"] == "pro"
-    assert of(events, "llm_final")[0]["model"] == "pro-model"
+    assert of(events, "llm_final")[0]["model"] == "gemini-2.5-pro"
 
 
 def test_compare_labels_sides_and_requires_diff(make_session, fake_gemini, tmp_path):
@@ -217,7 +217,7 @@ def test_compare_labels_sides_and_requires_diff(make_session, fake_gemini, tmp_p
     assert names(events)[-1] == "completed", of(events, "error")
     answer = of(events, "llm_final")[0]
     assert answer["diff"][0]["after"] == "380" and answer["content"] == "Различия в таблице"
-    answering = [g for g in fake_gemini.generations() if g.body["model"] == "pro-model"]
+    answering = [g for g in fake_gemini.generations() if g.body["model"] == "gemini-2.5-pro"]
     text = "".join(_texts(answering[0]))
     assert "DOC_A" in text and "DOC_B" in text
     assert (

@@ -92,8 +92,8 @@ def _session(tmp_path, fake: FakeGemini | None, **extra) -> Session:
             LLM_PROVIDER="gemini",
             DEFAULT_GEMINI_API_KEY=API_KEY,
             GEMINI_BASE_URL=fake.url,
-            DEFAULT_FLASH_MODEL="flash-model",
-            DEFAULT_PRO_MODEL="pro-model",
+            DEFAULT_FLASH_MODEL="gemini-2.5-flash",
+            DEFAULT_PRO_MODEL="gemini-2.5-pro",
         )
     settings.update(extra)
     app = create_app(settings)

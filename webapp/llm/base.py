@@ -13,12 +13,26 @@ from typing import Any
 
 
 class LLMError(Exception):
-    """A call failed; `retryable` when trying again may help (429, 5xx, transport)."""
+    """A call failed; `retryable` when trying again may help (429, 5xx, transport).
 
-    def __init__(self, message: str, retryable: bool = False, status: int | None = None) -> None:
+    `code` is the run's `error` event code when this ends the run (`llm_unavailable`,
+    `llm_rate_limited`, `llm_blocked`, `llm_bad_request`, `llm_auth`, `llm_file_unavailable`);
+    `retry_after` is the wait the API asked for (429 `RetryInfo`), in seconds.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        retryable: bool = False,
+        status: int | None = None,
+        code: str = "llm_unavailable",
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.status = status
+        self.code = code
+        self.retry_after = retry_after
 
 
 @dataclass
@@ -60,6 +74,10 @@ class LLMCall:
     settings: dict[str, Any] = field(default_factory=dict)
     stream_field: str | None = None  # stream deltas of this top-level string field
     cache_parts: list[Part] = field(default_factory=list)  # a stable prefix worth caching
+    # what `cache_parts` + `system` are made of (documents' versions, prompt version); the engine
+    # adds its model and key. None: the engine hashes the text itself.
+    cache_key: str | None = None
+    timeout_s: float | None = None  # the time the run has left for this call
     facts: dict[str, Any] = field(default_factory=dict)  # structured view (the local engine)
 
 
@@ -70,6 +88,9 @@ class LLMResult:
     prompt_chars: int = 0
     prompt_tokens: int | None = None
     output_tokens: int | None = None
+    thinking_tokens: int | None = None
+    cached_tokens: int | None = None
+    finish_reason: str | None = None  # "STOP", "MAX_TOKENS", … as the model reported it
 
 
 DeltaSink = Callable[[str, str], None]  # (kind: "token" | "thinking", text)
