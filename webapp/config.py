@@ -186,6 +186,25 @@ SECTIONS: list[tuple[str, list[Setting]]] = [
         _s("MAX_ROIS_PER_ITERATION", int, 6, "Zoomed regions rendered per round."),
         _s("MAX_BLOCKS_IN_MATERIALS", int, 80, "Blocks in the materials of one call."),
         _s("MAX_CONTEXT_CHARS", int, 120_000, "Document text per call, characters."),
+        _s(
+            "MATERIALS_TARGET_CHARS",
+            int,
+            40_000,
+            "Block text a round aims for: full texts of the best matches, excerpts of the rest"
+            " (MAX_CONTEXT_CHARS stays the cap).",
+        ),
+        _s(
+            "DOCUMENT_MAP_MAX_CHARS",
+            int,
+            25_000,
+            "The document map sent with every call (longer documents get a coarser map).",
+        ),
+        _s(
+            "PREFIX_DOCUMENT_CHARS",
+            int,
+            24_000,
+            "Documents this short are sent whole in the cached prompt prefix instead of searched.",
+        ),
         _s("AUTO_DOCUMENTS", int, 2, "Documents picked by search for a question without any."),
     ),
     _section(

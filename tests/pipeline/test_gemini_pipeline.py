@@ -9,47 +9,14 @@ from __future__ import annotations
 import json
 
 from tests.fakes.gemini import Reply
+from tests.pipeline.replies import PLAN, SECTION, SPEC, final, texts, user_parts, wants
 from tests.support.chat_session import names, of
 from webapp.documents.demo import build_demo_set
 from webapp.projects.importer import import_set
 
-PLAN, SECTION, NODE = "DEMO-PLAN-001", "DEMO-SECT-001", "DEMO-NODE-001"
-
-
-def final(markdown="Ответ: 13,77 м² [DEMO-PLAN-001].", **extra) -> Reply:
-    return Reply(
-        json={
-            "needs_more_evidence": False,
-            "followup_images": [],
-            "followup_rois": [],
-            "answer_markdown": markdown,
-            "citations": [{"block_id": PLAN, "kind": "image_block", "page_number": 4}],
-            **extra,
-        }
-    )
-
-
-def wants(images=(), rois=(), note="Смотрю чертёж") -> Reply:
-    return Reply(
-        json={
-            "needs_more_evidence": True,
-            "followup_images": list(images),
-            "followup_rois": list(rois),
-            "answer_markdown": note,
-        }
-    )
-
-
-def _texts(request) -> list[str]:
-    return [p["text"] for c in request.body["contents"] for p in c["parts"] if "text" in p]
-
-
-def _user_parts(request) -> list[dict]:
-    return request.body["contents"][-1]["parts"]
-
 
 def test_simple_with_followup_image(make_session, fake_gemini):
-    session = make_session()
+    session = make_session(PREFIX_DOCUMENT_CHARS=0)
     fake_gemini.add(wants(images=[PLAN]), final())
     events = session.ask("Что изображено на общем виде?")
     assert names(events)[0] == "processing_started"
@@ -64,9 +31,9 @@ def test_simple_with_followup_image(make_session, fake_gemini):
     }
     tokens = of(events, "llm_token")
     assert tokens and all(t["token"] for t in tokens) and tokens[-1]["model"] == "flash"
-    assert "".join(t["token"] for t in tokens) == "Ответ: 13,77 м² [DEMO-PLAN-001]."
+    assert "".join(t["token"] for t in tokens) == "Ответ: 13,77 м² [#DEMO-PLAN-001]."
     answer = of(events, "llm_final")[0]
-    assert answer["content"] == "Ответ: 13,77 м² [DEMO-PLAN-001]."
+    assert answer["content"] == "Ответ: 13,77 м² [#DEMO-PLAN-001]."
     assert answer["model"] == "gemini-2.5-flash" and answer["citations"][0]["block_id"] == PLAN
     # what the model was sent
     first, second = fake_gemini.generations()[:2]
@@ -75,10 +42,10 @@ def test_simple_with_followup_image(make_session, fake_gemini):
     assert config["responseMimeType"] == "application/json"
     assert "answer_markdown" in config["responseSchema"]["properties"]
     assert config["temperature"] == 1.0
-    parts = _user_parts(second)
+    parts = user_parts(second)
     image_at = next(i for i, p in enumerate(parts) if "fileData" in p)
-    assert parts[image_at - 1]["text"].startswith(f"Block {PLAN}: overview")  # caption first
-    assert "МАТЕРИАЛЫ ДОКУМЕНТОВ" in "".join(_texts(second))
+    assert parts[image_at - 1]["text"].startswith(f"IMG-1 (запрос модели): Block {PLAN}: overview")
+    assert "МАТЕРИАЛЫ ПО ВОПРОСУ" in "".join(texts(second))
     # the saved answer and the images linked to the question
     history = session.history()
     assert [m["role"] for m in history] == ["user", "assistant"]
@@ -98,7 +65,7 @@ def test_images_uploaded_once_and_reused(make_session, fake_gemini):
     sent_uris = [
         (p["fileData"].get("fileUri") or p["fileData"].get("file_uri"))
         for r in generations
-        for p in _user_parts(r)
+        for p in user_parts(r)
         if "fileData" in p
     ]
     assert len(uploads) == len(set(sent_uris))  # every image uploaded exactly once
@@ -169,61 +136,98 @@ def test_complex_collects_with_flash_then_answers_with_pro(make_session, fake_ge
     )
     events = session.ask("Какие помещения на плане?")
     generations = fake_gemini.generations()
-    assert [g.body["model"] for g in generations] == ["gemini-2.5-flash", "gemini-2.5-pro", "gemini-2.5-flash"]
+    assert [g.body["model"] for g in generations] == [
+        "gemini-2.5-flash",
+        "gemini-2.5-pro",
+        "gemini-2.5-flash",
+    ]
     assert (
         "selected_block_ids"
         in generations[0].body["generationConfig"]["responseSchema"]["properties"]
     )
     phases = [e["phase"] for e in of(events, "phase_started")]
     assert "flash_stage" in phases and "pro_stage" in phases
-    pro_text = "".join(_texts(generations[1]))
+    pro_text = "".join(texts(generations[1]))
     assert "DEMO-SPEC-001" in pro_text and "кладовая 107" in pro_text
-    assert any("fileData" in p for p in _user_parts(generations[1]))
+    assert any("fileData" in p for p in user_parts(generations[1]))
     assert of(events, "llm_token")[-1]["model"] == "pro"
     assert of(events, "llm_final")[0]["model"] == "gemini-2.5-pro"
 
 
-def test_compare_labels_sides_and_requires_diff(make_session, fake_gemini, tmp_path):
-    session = make_session()
-    with session.app.app_context():  # a second version of the set to compare with
-        second = import_set(
-            build_demo_set(tmp_path / "b").root, name="Версия Б", client_id="demo"
-        ).document_id
-    fake_gemini.responder = lambda body: Reply(
-        json={"selected_block_ids": [PLAN], "facts": [], "followup_images": []}
+def _second_version(session, tmp_path) -> str:
+    """Version B of the demo set: its own block ids (DEMB-…) and one changed value."""
+    root = build_demo_set(tmp_path / "b").root
+    for name in ("document.md", "blocks.json", "ocr.html"):
+        path = root / name
+        text = path.read_text(encoding="utf-8").replace("DEMO-", "DEMB-")
+        path.write_text(text.replace("L=1550 мм", "L=1600 мм"), encoding="utf-8")
+    for crop in (root / "crops").iterdir():
+        crop.rename(crop.with_name(crop.name.replace("DEMO-", "DEMB-")))
+    with session.app.app_context():
+        return import_set(root, name="Версия Б", client_id="demo").document_id
+
+
+def _compare(session, tmp_path, question="Сравни документы"):
+    second = _second_version(session, tmp_path)
+    return session.ask(
+        question,
+        documents=[],
+        query=f"?compare_document_ids_a={session.document_id}&compare_document_ids_b={second}",
     )
+
+
+def _collect_reply(body) -> Reply:
+    return Reply(json={"selected_block_ids": [SPEC, "DEMB-SPEC-001"], "facts": []})
+
+
+def test_compare_labels_sides_with_half_the_budget_each(make_session, fake_gemini, tmp_path):
+    session = make_session(PREFIX_DOCUMENT_CHARS=0, MAX_BLOCKS_IN_MATERIALS=6)
     fake_gemini.add(
-        Reply(json={"selected_block_ids": [PLAN], "facts": []}),
-        Reply(json={"selected_block_ids": [PLAN], "facts": []}),
-        final("Различий нет"),  # no diff: refused and asked again
+        _collect_reply({}),
+        _collect_reply({}),
         final(
-            "Различия в таблице",
+            "Перемычка поз. 1 длиннее в DOC_B [#DEMO-SPEC-001] [#DEMB-SPEC-001].",
             diff=[
                 {
-                    "item": "Стена",
-                    "before": "250",
-                    "after": "380",
+                    "item": "Перемычка поз. 1",
+                    "before": "L=1550 мм",
+                    "after": "L=1600 мм",
                     "impact": "масса",
-                    "evidence": [PLAN],
-                }
+                    "evidence": [SPEC, "DEMB-SPEC-001"],
+                },
+                {"item": "Только одна сторона", "evidence": [SPEC]},
             ],
         ),
     )
-    events = session.ask(
-        "Сравни документы",
-        documents=[],
-        query=f"?compare_document_ids_a={session.document_id}" f"&compare_document_ids_b={second}",
-    )
+    events = _compare(session, tmp_path, "Сравни спецификацию перемычек")
     assert names(events)[-1] == "completed", of(events, "error")
     answer = of(events, "llm_final")[0]
-    assert answer["diff"][0]["after"] == "380" and answer["content"] == "Различия в таблице"
+    assert [d["both_sides"] for d in answer["diff"]] == [True, False]
+    assert answer["diff"][0]["sides"] == ["DOC_A", "DOC_B"]
+    assert {c["side"] for c in answer["citations"]} == {"DOC_A", "DOC_B"}
     answering = [g for g in fake_gemini.generations() if g.body["model"] == "gemini-2.5-pro"]
-    text = "".join(_texts(answering[0]))
-    assert "DOC_A" in text and "DOC_B" in text
-    assert (
-        "diff" in "".join(_texts(answering[1]))
-        or "diff" in answering[1].body["systemInstruction"]["parts"][0]["text"]
+    sent = "".join(texts(answering[0]))
+    assert "КАРТА ДОКУМЕНТА" in sent and "ДОКУМЕНТ DOC_A: «" in sent and "ДОКУМЕНТ DOC_B: «" in sent
+    materials = next(t for t in texts(answering[0]) if t.startswith("МАТЕРИАЛЫ ПО ВОПРОСУ"))
+    headers = [line for line in materials.splitlines() if line.startswith("### BLOCK")]
+    assert sum("(DOC_A" in h for h in headers) == 3 and sum("(DOC_B" in h for h in headers) == 3
+
+
+def test_compare_accepts_no_differences(make_session, fake_gemini, tmp_path):
+    session = make_session()
+    fake_gemini.add(
+        _collect_reply({}),
+        _collect_reply({}),
+        final("Существенных различий нет [#DEMO-NOTE-001] [#DEMB-NOTE-001].", diff=[]),
     )
+    events = _compare(session, tmp_path, "Есть ли различия в общих указаниях?")
+    assert names(events)[-1] == "completed", of(events, "error")
+    answer = of(events, "llm_final")[0]
+    assert answer["content"].startswith("Существенных различий нет") and answer["diff"] == []
+    assert len(fake_gemini.generations()) == 3  # no repair asked for a missing diff
+    system = fake_gemini.generations()[2].body["systemInstruction"]["parts"][0]["text"]
+    task = next(t for t in texts(fake_gemini.generations()[2]) if "ВОПРОС:" in t)
+    assert "СРАВНИ" in task and "СРАВНИ" not in system  # the prefix stays the same for all calls
 
 
 def test_followup_roi_is_rendered(make_session, fake_gemini):
@@ -273,7 +277,7 @@ def test_invalid_json_then_valid(make_session, fake_gemini):
     fake_gemini.add(Reply(text="Конечно! Вот ответ без JSON."), final("Исправленный ответ."))
     events = session.ask("Что в общих указаниях?")
     assert of(events, "llm_final")[0]["content"] == "Исправленный ответ."
-    repair = "".join(_texts(fake_gemini.generations()[1]))
+    repair = "".join(texts(fake_gemini.generations()[1]))
     assert "не удалось разобрать" in repair
 
 
@@ -310,7 +314,7 @@ def test_unknown_block_ids_are_reported_not_rendered(make_session, fake_gemini):
     fake_gemini.add(wants(images=["ZZZZ-ZZZZ-ZZZ", "DEMO-NOTE-001"]), final())
     events = session.ask("Покажи чертёж")
     assert of(events, "image_ready") == []
-    told = "".join(_texts(fake_gemini.generations()[1]))
+    told = "".join(texts(fake_gemini.generations()[1]))
     assert "ZZZZ-ZZZZ-ZZZ" in told and "DEMO-NOTE-001" in told
 
 
@@ -333,19 +337,11 @@ def test_two_rounds_without_new_images_stop(make_session, fake_gemini):
     assert names(events)[-1] == "completed"
 
 
-def test_image_budget_per_call(make_session, fake_gemini):
-    session = make_session(MAX_IMAGES_PER_CALL=2)
-    fake_gemini.add(wants(images=[PLAN, SECTION, NODE]), final())
-    session.ask("Что на чертежах?")
-    for request in fake_gemini.generations():
-        assert sum("fileData" in p for p in _user_parts(request)) <= 2
-
-
 def test_context_budget(make_session, fake_gemini):
     session = make_session(MAX_CONTEXT_CHARS=800, MAX_BLOCKS_IN_MATERIALS=2)
     fake_gemini.add(final())
     session.ask("общие указания кладка стены")
-    materials = next(t for t in _texts(fake_gemini.generations()[0]) if t.startswith("МАТЕРИАЛЫ"))
+    materials = next(t for t in texts(fake_gemini.generations()[0]) if t.startswith("МАТЕРИАЛЫ"))
     assert materials.count("### BLOCK") <= 2 and len(materials) < 1200
 
 
@@ -388,7 +384,7 @@ def test_llm_upload_goes_to_the_file_api_and_into_the_question(make_session, fak
     fake_gemini.add(final())
     events = session.ask("Что в приложенном файле?", google_files=[uri])
     assert names(events)[-1] == "completed"
-    sent = [p["fileData"] for p in _user_parts(fake_gemini.generations()[0]) if "fileData" in p]
+    sent = [p["fileData"] for p in user_parts(fake_gemini.generations()[0]) if "fileData" in p]
     assert any((f.get("fileUri") or f.get("file_uri")) == uri for f in sent)
 
 
@@ -402,7 +398,7 @@ def test_someone_elses_llm_file_is_refused(make_session, fake_gemini):
     assert any("не принят" in w for w in warnings)
     assert not any(
         "fileData" in p
-        for p in _user_parts(fake_gemini.generations()[0])
+        for p in user_parts(fake_gemini.generations()[0])
         if p.get("fileData", {}).get("fileUri") == "https://elsewhere/files/x"
     )
 
@@ -440,24 +436,23 @@ def fake_gemini_key() -> str:
     return API_KEY
 
 
-def test_context_cache_per_document_set(make_session, fake_gemini):
+def test_context_cache_holds_the_documents_and_is_reused(make_session, fake_gemini, tmp_path):
     session = make_session(CONTEXT_CACHE_MIN_CHARS=100)
-    fake_gemini.add(final("Первый."), final("Второй."))
+    fake_gemini.add(final("Первый."), final("Второй."), final("Третий."))
     session.ask("Что в общих указаниях?")
     session.new_chat()
-    session.ask("Что в общих указаниях?")
+    session.ask("Какая марка кирпича в спецификации перемычек?")  # another chat, another question
     assert len(fake_gemini.caches) == 1  # the same documents, prompt and model: reused
     first, second = fake_gemini.generations()
     assert (
-        first.body.get("cachedContent")
-        == second.body.get("cachedContent")
-        == (fake_gemini.caches[0]["name"])
+        first.body["cachedContent"] == second.body["cachedContent"] == fake_gemini.caches[0]["name"]
     )
     cached_text = json.dumps(fake_gemini.caches[0], ensure_ascii=False)
-    assert "МАТЕРИАЛЫ ДОКУМЕНТОВ" in cached_text
+    assert "ЦЕЛИКОМ" in cached_text and "крепление к газобетонной кладке" in cached_text
+    assert "ВОПРОС:" not in cached_text and "ВОПРОС:" in "".join(texts(second))
     assert "systemInstruction" not in first.body  # it lives in the cache
-    fake_gemini.add(final("Третий."))
+    second_set = _second_version(session, tmp_path)
     session.new_chat()
-    session.ask("Какая марка кирпича в спецификации перемычек?")  # other materials
-    assert len(fake_gemini.caches) == 2
+    session.ask("Что в общих указаниях?", documents=[second_set])
+    assert len(fake_gemini.caches) == 2  # other documents: another cache
     assert fake_gemini.generations()[2].body["cachedContent"] == fake_gemini.caches[1]["name"]

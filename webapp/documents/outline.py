@@ -67,3 +67,37 @@ def block_heading(block: Block, width: int = HEADING_CHARS) -> str:
             kind = ""
         return shorten(": ".join(part for part in (kind, about) if part), width)
     return shorten(_text_heading(block.text), width)
+
+
+_WHOLE_DOCUMENT_RE = re.compile(
+    r"(о\s+ч[её]м\b|что\s+(?:это|за)\b.*\b(?:документ|комплект|проект)|состав\w*\s+(?:проект|"
+    r"комплект|документ)|переч\w*\s+лист|ведомост\w*\s+(?:рабочих\s+)?чертеж|как\w*\s+раздел|"
+    r"содержани|общ\w+\s+данн|кратк\w*\s+(?:опиши|описание|содержание)|что\s+в\s+(?:этом\s+)?"
+    r"документ|about\s+this\s+document)",
+    re.IGNORECASE,
+)
+_CONTENTS_RE = re.compile(
+    r"(ведомост\w*\s+(?:основных\s+комплектов|рабочих\s+чертеж|ссылочн|ссыльн|спецификац)|"
+    r"состав\s+(?:проекта|комплекта|документации)|содержание|общие\s+(?:данные|указания))",
+    re.IGNORECASE,
+)
+
+
+def is_whole_document_question(question: str) -> bool:
+    """Whether the question is about the document as a whole (what it is, what it contains)."""
+    return bool(_WHOLE_DOCUMENT_RE.search(question or ""))
+
+
+def title_blocks(document) -> list[Block]:
+    """The blocks that say what the document is: the title pages and the contents lists."""
+    pages = sorted({b.page for b in document.blocks if b.page is not None})
+    first_pages = set(pages[:2])
+    found = []
+    for block in document.blocks:
+        if block.is_image:
+            continue
+        if (block.page in first_pages and not block.sheet) or _CONTENTS_RE.search(
+            block_heading(block, 200)
+        ):
+            found.append(block)
+    return found[:12]

@@ -155,4 +155,9 @@ def first_json_object(text: str) -> str | None:
     return None
 
 
-WANTS_MORE = re.compile(r'"needs_more_evidence"\s*:\s*true')
+# A reply whose fields before the answer ask for more evidence: its answer text is only a note
+# on what is being checked, never streamed as the answer.
+WANTS_MORE = re.compile(
+    r'"needs_more_evidence"\s*:\s*true'
+    r'|"(?:followup_images|followup_rois|followup_blocks|search_queries)"\s*:\s*\[\s*[^\]\s]'
+)

@@ -1,9 +1,10 @@
 """The offline engine (SPEC §8.6): deterministic, no network, the same pipeline end to end.
 
 It plays the model's part with what the pipeline gives it (`LLMCall.facts`): asks for overviews of
-the best image blocks so rendering really runs, then answers with a digest of the best blocks,
-quoted with their ids and pages, streamed token by token, saying first that no language model
-is configured.
+the best image blocks so rendering really runs, then answers with a digest of the best blocks —
+the search excerpt around the matched words, cited as `[#ID]` with its page — streamed token by
+token, saying first that no language model is configured. A question about the whole document is
+answered from the title blocks and the outline of the set.
 """
 
 from __future__ import annotations
@@ -28,6 +29,11 @@ def _excerpt(text: str) -> str:
     return flat if len(flat) <= EXCERPT_CHARS else flat[:EXCERPT_CHARS].rsplit(" ", 1)[0] + "…"
 
 
+def _quote(block: dict[str, Any]) -> str:
+    """What matched: the search excerpt around the question's words, else the block's start."""
+    return block.get("snippet") or _excerpt(block.get("text", ""))
+
+
 class LocalEngine(LLMEngine):
     name = "local"
 
@@ -46,6 +52,7 @@ class LocalEngine(LLMEngine):
             "answer": self._answer,
             "collect": self._collect,
             "roi_request": self._roi_request,
+            "citation_fix": self._citation_fix,
         }[call.purpose]
         reply = handler(call.facts)
         text = json.dumps(reply, ensure_ascii=False)
@@ -84,8 +91,12 @@ class LocalEngine(LLMEngine):
             for block in blocks:
                 page = f", стр. {block['page']}" if block.get("page") else ""
                 lines.append("")
-                lines.append(f"- **{block['id']}** ({block['kind']}{page}):")
-                lines.append(f"  > {_excerpt(block['text'])}")
+                lines.append(f"- [#{block['id']}] ({block['kind']}{page}):")
+                lines.append(f"  > {_quote(block)}")
+        if facts.get("whole_document") and facts.get("outline"):
+            lines.append("")
+            lines.append("Состав комплекта по страницам:")
+            lines += [f"- {line}" for line in facts["outline"][:40]]
         images = facts.get("images_sent", [])
         if images:
             lines.append("")
@@ -95,6 +106,7 @@ class LocalEngine(LLMEngine):
                 "block_id": b["id"],
                 "kind": "image_block" if b["kind"] == "image" else "text_block",
                 "page_number": b.get("page"),
+                "quote": _quote(b).strip("…"),
                 "note": "фрагмент из сводки",
             }
             for b in blocks
@@ -128,6 +140,11 @@ class LocalEngine(LLMEngine):
             "followup_images": self._wanted_images(facts),
             "followup_rois": [],
         }
+
+    @staticmethod
+    def _citation_fix(facts: dict[str, Any]) -> dict[str, Any]:
+        """Without a model there is nothing to ask: unknown references are dropped."""
+        return {"corrections": [{"wrong_id": w, "block_id": ""} for w in facts.get("wrong", [])]}
 
     @staticmethod
     def _roi_request(facts: dict[str, Any]) -> dict[str, Any]:

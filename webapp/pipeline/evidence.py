@@ -10,11 +10,12 @@ from dataclasses import dataclass, field
 
 from webapp.documents.model import Block
 from webapp.evidence.errors import RenderError
-from webapp.evidence.regions import RegionError, clamp_dpi, parse_region
+from webapp.evidence.regions import RegionError
 from webapp.evidence.render import RenderedImage
 from webapp.links import object_url
 from webapp.llm.base import ImagePart
 from webapp.metrics import REGISTRY
+from webapp.pipeline.answer import IMAGE_ID_PREFIX, RoiRequest
 from webapp.pipeline.crops import CropError, resolve_crop
 from webapp.pipeline.imaging import renderer
 from webapp.pipeline.sources import LoadedDocument
@@ -44,8 +45,21 @@ class EvidenceDesk:
     images: list[ImagePart] = field(default_factory=list)  # every image rendered this run
     _sent_keys: set[str] = field(default_factory=set)
     problems: list[str] = field(default_factory=list)  # what the model should be told
+    urls: dict[str, list[str]] = field(default_factory=dict)  # block id → its images' URLs
+    sides: dict[str, str | None] = field(default_factory=dict)  # image key → DOC_A/DOC_B
 
-    def _store(self, block: Block, image: RenderedImage, reason: str) -> ImagePart | None:
+    def image_id(self, image: ImagePart) -> str:
+        """The id the model uses to ask for an image again: IMG-n, n its place in the run."""
+        return f"{IMAGE_ID_PREFIX}{self.images.index(image) + 1}"
+
+    def by_id(self, image_id: str) -> ImagePart | None:
+        number = image_id[len(IMAGE_ID_PREFIX) :]
+        index = int(number) - 1 if number.isdigit() else -1
+        return self.images[index] if 0 <= index < len(self.images) else None
+
+    def _store(
+        self, document: LoadedDocument, block: Block, image: RenderedImage, reason: str
+    ) -> ImagePart | None:
         REGISTRY.inc(
             "aizoomdoc_renders_total",
             "Rendered images by kind and cache result.",
@@ -77,26 +91,31 @@ class EvidenceDesk:
             image.width,
             image.height,
         )
+        url = object_url(key, base_url=self.base_url)
+        self.urls.setdefault(block.id, []).append(url)
         self.emit(
             ev.IMAGE_READY,
             {
                 "block_id": block.id,
                 "kind": image.kind,
-                "url": object_url(key, base_url=self.base_url),
+                "url": url,
                 "width": image.width,
                 "height": image.height,
                 "bbox_norm": image.bbox_norm.as_list(),
                 "reason": reason,
             },
         )
+        side = f"{document.label}, " if document.label else ""
         part = ImagePart(
             png=image.png,
-            caption=image.caption(block.id),
+            caption=f"{IMAGE_ID_PREFIX}{len(self.images) + 1} ({side}{reason}): "
+            + image.caption(block.id),
             key=image.cache_key,
             block_id=block.id,
             kind=image.kind,
         )
         self.images.append(part)
+        self.sides[part.key] = document.label
         return part
 
     def overview(self, document: LoadedDocument, block: Block, reason: str) -> list[ImagePart]:
@@ -110,24 +129,22 @@ class EvidenceDesk:
         except (CropError, RenderError) as exc:
             self.problems.append(f"{block.id}: изображение недоступно ({exc})")
             return []
-        parts = [self._store(block, shot, reason) for shot in shots]
+        parts = [self._store(document, block, shot, reason) for shot in shots]
         return [p for p in parts if p is not None]
 
-    def roi(self, document: LoadedDocument, block: Block, request: dict) -> list[ImagePart]:
+    def roi(self, document: LoadedDocument, block: Block, request: RoiRequest) -> list[ImagePart]:
         try:
-            region = parse_region(
-                request.get("bbox_norm"), request.get("sector"), margin=self.roi_margin
-            )
+            region = request.region(self.roi_margin)
         except RegionError as exc:
             self.problems.append(f"{block.id}: область отклонена ({exc})")
             return []
         try:
             source = resolve_crop(document, block)
             started = time.perf_counter()
-            shot = renderer().roi(source, region, clamp_dpi(request.get("dpi")))
+            shot = renderer().roi(source, region, request.dpi)
             _timed("roi", started)
         except (CropError, RenderError) as exc:
             self.problems.append(f"{block.id}: область недоступна ({exc})")
             return []
-        part = self._store(block, shot, str(request.get("reason") or "увеличение"))
+        part = self._store(document, block, shot, request.reason)
         return [part] if part else []

@@ -1,22 +1,37 @@
-"""Choosing and writing out the blocks the model reads, within the budgets (SPEC §8.3).
+"""Choosing and writing out what the model reads, within the budgets.
 
-The whole document is never sent: the search index ranks blocks for the question, links pull in
-their neighbours, and the character and block budgets cut the rest.
+Every call starts with the same *prefix* for a set of documents: a short document is sent whole,
+a long one as its document map (every block listed by id). The prefix depends on the documents
+only, so it is cached and reused across questions and chats. After it come the question's
+*materials*: the blocks the search index ranks best — full text for the strongest matches within
+`MATERIALS_TARGET_CHARS`, a matching excerpt for the rest — plus whatever the model asked for
+in earlier rounds (blocks by id, its own search queries). Each entry remembers why it was chosen,
+which `flask materials` shows.
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from flask import Flask, current_app
 
+from webapp.documents.docmap import build_map
 from webapp.documents.model import Block
-from webapp.documents.search import SearchIndex
+from webapp.documents.search import SearchHit, SearchIndex
 from webapp.pipeline.sources import LoadedDocument
 
 BLOCK_TEXT_CHARS = 6000
+EXCERPT_CHARS = 320
+SEARCH_BLOCKS = 40
+FULL_SCORE_FRACTION = 0.3  # hits scoring below this share of the best get an excerpt only
+LINKED_BLOCKS = 12
+# reasons a block is in the materials; the first ones are never cut down to an excerpt first
+ASKED_REASONS = ("requested", "query", "title", "collect")
 _lock = threading.Lock()
 
 
@@ -33,39 +48,170 @@ def search_index(app: Flask | None = None) -> SearchIndex:
 
 
 @dataclass
+class Entry:
+    """A block in the materials, why it is there, and whether its full text is sent."""
+
+    document: LoadedDocument
+    block: Block
+    reason: str  # search, title, link, requested, query, collect
+    score: float = 0.0
+    snippet: str = ""
+    full: bool = True
+    in_prefix: bool = False  # its document is sent whole in the prefix: only named here
+
+
+@dataclass
 class Selection:
-    """Blocks chosen for the model, in order of relevance, each with its document."""
+    """Blocks chosen for the model, in the order they were chosen, each with its document."""
 
-    entries: list[tuple[LoadedDocument, Block]] = field(default_factory=list)
-    _seen: set[tuple[str, str]] = field(default_factory=set)
+    entries: list[Entry] = field(default_factory=list)
+    _index: dict[tuple[str, str], Entry] = field(default_factory=dict)
 
-    def add(self, document: LoadedDocument, block: Block | None) -> bool:
-        if block is None or (document.id, block.id) in self._seen:
+    def add(
+        self,
+        document: LoadedDocument,
+        block: Block | None,
+        reason: str,
+        score: float = 0.0,
+        snippet: str = "",
+        full: bool = True,
+        in_prefix: bool = False,
+    ) -> bool:
+        """Add a block (True when new); a block already there gets its full text if asked."""
+        if block is None:
             return False
-        self._seen.add((document.id, block.id))
-        self.entries.append((document, block))
+        known = self._index.get((document.id, block.id))
+        if known is not None:
+            if full and not known.full:
+                known.full = True
+                if reason in ASKED_REASONS:
+                    known.reason = reason
+                return True
+            return False
+        entry = Entry(document, block, reason, score, snippet, full, in_prefix)
+        self._index[(document.id, block.id)] = entry
+        self.entries.append(entry)
         return True
 
     def __contains__(self, item: tuple[str, str]) -> bool:
-        return item in self._seen
+        return item in self._index
+
+    def get(self, document_id: str, block_id: str) -> Entry | None:
+        return self._index.get((document_id, block_id))
 
     def image_blocks(self) -> list[tuple[LoadedDocument, Block]]:
-        return [(d, b) for d, b in self.entries if b.is_image]
+        return [(e.document, e.block) for e in self.entries if e.block.is_image]
 
 
-def ranked_blocks(document: LoadedDocument, question: str, limit: int) -> list[Block]:
-    hits = search_index().search(document.document, question, limit=limit)
-    blocks = [document.document.get(hit.block_id) for hit in hits]
-    return [b for b in blocks if b is not None]
+# --- the prefix ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Prefix:
+    """The documents' part of every call: the same text for every question on these documents."""
+
+    text: str
+    key: str  # identity of the text (documents' versions and budgets), for the context cache
+    whole: frozenset[str]  # ids of documents sent whole (their blocks need no materials)
+    map_chars: int
+    levels: dict[str, str]  # document id → map level, or "whole"
 
 
-def add_links(selection: Selection, limit: int) -> None:
-    """Coverage: blocks linked to selected ones (→ID, both directions)."""
-    for document, block in list(selection.entries):
-        for linked in [*block.links, *block.backlinks]:
-            if len(selection.entries) >= limit:
+def document_text(document: LoadedDocument) -> str:
+    """Every block of a short document, with its page and sheet."""
+    lines = []
+    for block in document.document.blocks:
+        lines += [_block_header(document, block, multi_document=False), block_text(block), ""]
+    return "\n".join(lines)
+
+
+def build_prefix(
+    documents: list[LoadedDocument], map_chars: int, whole_chars: int, version: str
+) -> Prefix:
+    """Short documents whole, the others as maps; `map_chars` is shared by the documents."""
+    share = max(2000, map_chars // max(1, len(documents)))
+    parts, whole, levels, used = [], set(), {}, 0
+    for document in documents:
+        side = f" [{document.label}]" if document.label else ""
+        text = document_text(document)
+        if len(text) <= whole_chars:
+            parts.append(f"ДОКУМЕНТ{side} «{document.name}» ЦЕЛИКОМ:\n{text}")
+            whole.add(document.id)
+            levels[document.id] = "whole"
+            continue
+        doc_map = build_map(document.document, document.name, share, document.label)
+        parts.append("КАРТА ДОКУМЕНТА (все блоки; " + _legend() + "):\n" + doc_map.text)
+        levels[document.id] = doc_map.level
+        used += doc_map.chars
+    digest = hashlib.sha256(
+        "\x00".join(
+            [version, str(map_chars), str(whole_chars)]
+            + [f"{d.id}:{d.document.version}:{d.label or ''}:{d.name}" for d in documents]
+        ).encode()
+    ).hexdigest()[:32]
+    return Prefix("\n\n".join(parts), digest, frozenset(whole), used, levels)
+
+
+def _legend() -> str:
+    from webapp.documents.docmap import LEGEND
+
+    return LEGEND
+
+
+# --- choosing ------------------------------------------------------------------------------------
+def ranked_hits(document: LoadedDocument, query: str, limit: int) -> list[SearchHit]:
+    return search_index().search(document.document, query, limit=limit)
+
+
+def select_for_question(
+    selection: Selection,
+    documents: list[LoadedDocument],
+    question: str,
+    target_chars: int,
+    whole: Iterable[str] = (),
+) -> None:
+    """Round one: the best blocks of every document for the question (documents share the
+    budget evenly), the title blocks for whole-document questions, and linked blocks. Blocks of
+    documents in `whole` (sent whole in the prefix) are only named, in order of relevance."""
+    from webapp.documents.outline import is_whole_document_question, title_blocks
+
+    whole = set(whole)
+    searched = [d for d in documents if d.id not in whole]
+    for document in documents:
+        if document.id in whole:
+            for hit in ranked_hits(document, question, SEARCH_BLOCKS):
+                block = document.document.get(hit.block_id)
+                selection.add(document, block, "search", hit.score, hit.snippet, in_prefix=True)
+    share = target_chars // max(1, len(searched))
+    whole_question = is_whole_document_question(question)
+    for document in searched:
+        used = 0
+        if whole_question:
+            for block in title_blocks(document.document):
+                if selection.add(document, block, "title", full=used < share):
+                    used += len(block_text(block))
+        hits = ranked_hits(document, question, SEARCH_BLOCKS)
+        best = hits[0].score if hits else 0.0
+        for hit in hits:
+            block = document.document.get(hit.block_id)
+            if block is None:
+                continue
+            size = len(block_text(block))
+            full = hit.score >= best * FULL_SCORE_FRACTION and used + size <= share
+            if selection.add(document, block, "search", hit.score, hit.snippet, full) and full:
+                used += size
+        add_links(selection, document)
+
+
+def add_links(selection: Selection, document: LoadedDocument, limit: int = LINKED_BLOCKS) -> None:
+    """Coverage: blocks linked (→ID, both directions) to the fully sent ones, as excerpts."""
+    added = 0
+    for entry in list(selection.entries):
+        if entry.document.id != document.id or not entry.full:
+            continue
+        for linked in [*entry.block.links, *entry.block.backlinks]:
+            if added >= limit:
                 return
-            selection.add(document, document.document.get(linked))
+            if selection.add(document, document.document.get(linked), "link", full=False):
+                added += 1
 
 
 def find_block(
@@ -78,8 +224,37 @@ def find_block(
     return None
 
 
+# --- writing -------------------------------------------------------------------------------------
+_FIELD_LINE_RE = re.compile(r"^\s*\*\*\s*(Текст на чертеже|Сущности)\s*:\s*\*\*", re.IGNORECASE)
+_WORD_RE = re.compile(r"[0-9A-Za-zА-Яа-яЁё]+(?:[.,-][0-9A-Za-zА-Яа-яЁё]+)*")
+
+
+def _covered(value: str, other: str, share: float = 0.8) -> bool:
+    """Whether most words of `value` appear in `other` (a field that only repeats others)."""
+    words = {w.lower() for w in _WORD_RE.findall(value)}
+    if not words:
+        return True
+    present = {w.lower() for w in _WORD_RE.findall(other)}
+    return len(words & present) >= share * len(words)
+
+
 def block_text(block: Block) -> str:
+    """The block's text for the model: image blocks without fields that only repeat others
+    (the drawing's text when the OCR text has it, the entity list), cut at BLOCK_TEXT_CHARS."""
     text = block.text.strip()
+    if block.is_image and block.fields:
+        others = " ".join(
+            v for k, v in block.fields.items() if k not in ("drawing_text", "entities")
+        )
+        drop = {
+            name
+            for name in ("drawing_text", "entities")
+            if block.fields.get(name)
+            and _covered(block.fields[name], others + " " + block.fields.get("drawing_text", ""))
+            and (name != "drawing_text" or _covered(block.fields[name], others))
+        }
+        if drop:
+            text = _without_fields(text, drop)
     if not text and block.fields:
         text = "\n".join(f"{k}: {v}" for k, v in block.fields.items() if v)
     if len(text) > BLOCK_TEXT_CHARS:
@@ -87,36 +262,104 @@ def block_text(block: Block) -> str:
     return text
 
 
+def _without_fields(text: str, names: set[str]) -> str:
+    labels = {"drawing_text": "текст на чертеже", "entities": "сущности"}
+    wanted = {labels[name] for name in names}
+    kept, skipping = [], False
+    for line in text.splitlines():
+        match = _FIELD_LINE_RE.match(line)
+        if match:
+            skipping = match.group(1).lower() in wanted
+        elif line.lstrip().startswith("**") and skipping:
+            skipping = False
+        if not skipping:
+            kept.append(line)
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(kept)).strip()
+
+
+def _block_header(document: LoadedDocument, block: Block, multi_document: bool) -> str:
+    where = []
+    if document.label:
+        where.append(document.label)
+    if multi_document or document.label:
+        where.append(f"документ «{document.name}»")
+    if block.page:
+        where.append(f"стр. {block.page}")
+    if block.sheet:
+        where.append(f"лист {block.sheet}")
+    return f"### BLOCK {block.kind.upper()} {block.id}" + (
+        f" ({', '.join(where)})" if where else ""
+    )
+
+
+def _excerpt(entry: Entry) -> str:
+    text = entry.snippet or re.sub(r"\s+", " ", block_text(entry.block))
+    return text if len(text) <= EXCERPT_CHARS else text[: EXCERPT_CHARS - 1] + "…"
+
+
+@dataclass
+class Written:
+    text: str
+    included: list[dict]  # what the text contains, block by block (the local engine reads it)
+
+
 def write_materials(
     selection: Selection, max_blocks: int, max_chars: int, multi_document: bool
-) -> tuple[str, list[dict]]:
-    """The materials text within budgets, and the structured list of what it contains."""
+) -> Written:
+    """The materials text within the budgets: when the full texts do not fit, the blocks chosen
+    by search lose their full text first (lowest ranked first), then what the model asked for."""
+    documents = list(dict.fromkeys(e.document.id for e in selection.entries))
+    per_document = -(-max_blocks // max(1, len(documents)))  # each document its share
+    taken: dict[str, int] = {}
+    entries = []
+    for entry in selection.entries:
+        if taken.get(entry.document.id, 0) < per_document and len(entries) < max_blocks:
+            taken[entry.document.id] = taken.get(entry.document.id, 0) + 1
+            entries.append(entry)
+    full = {id(e): e.full for e in entries}
+    size = {id(e): len(block_text(e.block)) if e.full and not e.in_prefix else 0 for e in entries}
+    total = sum(size.values()) + sum(len(_excerpt(e)) + 80 for e in entries if not e.full)
+    order = [e for e in reversed(entries) if e.reason not in ASKED_REASONS]
+    order += [e for e in reversed(entries) if e.reason in ASKED_REASONS]
+    for entry in order:
+        if total <= max_chars:
+            break
+        if full[id(entry)]:
+            full[id(entry)] = False
+            total -= size[id(entry)] - len(_excerpt(entry)) - 80
     lines, used, included = [], 0, []
-    for document, block in selection.entries[:max_blocks]:
-        where = []
-        if document.label:
-            where.append(document.label)
-        if multi_document or document.label:
-            where.append(f"документ «{document.name}»")
-        if block.page:
-            where.append(f"стр. {block.page}")
-        if block.sheet_name:
-            where.append(f"лист «{block.sheet_name}»")
-        header = f"### BLOCK {block.kind.upper()} {block.id} ({', '.join(where)})"
-        body = block_text(block)
+    for entry in entries:
+        header = _block_header(entry.document, entry.block, multi_document)
+        if entry.in_prefix:
+            lines += [header + " — полный текст в документе выше", ""]
+            included.append(_included(entry, True, block_text(entry.block)))
+            continue
+        if full[id(entry)]:
+            body = block_text(entry.block)
+        else:
+            header += " — фрагмент (полный текст: followup_blocks)"
+            body = _excerpt(entry)
         if used + len(header) + len(body) > max_chars:
             if included:
                 break
             body = body[: max(0, max_chars - len(header) - 20)]
         lines += [header, body, ""]
         used += len(header) + len(body) + 2
-        included.append(
-            {
-                "id": block.id,
-                "kind": block.kind,
-                "page": block.page,
-                "document": document.name,
-                "text": body,
-            }
-        )
-    return "\n".join(lines), included
+        included.append(_included(entry, full[id(entry)], body))
+    return Written("\n".join(lines), included)
+
+
+def _included(entry: Entry, full: bool, text: str) -> dict:
+    return {
+        "id": entry.block.id,
+        "kind": entry.block.kind,
+        "page": entry.block.page,
+        "sheet": entry.block.sheet,
+        "document": entry.document.name,
+        "reason": entry.reason,
+        "score": round(entry.score, 4),
+        "full": full,
+        "in_prefix": entry.in_prefix,
+        "snippet": entry.snippet,
+        "text": text,
+    }

@@ -23,9 +23,15 @@ class Deadline:
     def remaining(self) -> float:
         return self.seconds - (time.monotonic() - self.started)
 
+    def expired(self) -> RunTimeout:
+        return RunTimeout(
+            f"The answer took longer than RUN_TIMEOUT ({int(self.seconds)} s) and was stopped; "
+            "what was written so far is saved. Ask a narrower question or ask again."
+        )
+
     def check(self) -> None:
         if self.remaining <= 0:
-            raise RunTimeout(f"The answer took longer than {int(self.seconds)} s and was stopped.")
+            raise self.expired()
 
 
 @dataclass
