@@ -69,6 +69,8 @@ class BlockTerms:
     fields: dict[str, FieldTerms]
     flat: dict[str, str]
     headline_qualified: set[str] = field(default_factory=set)
+    # (field, positions by term, field weight / length normalization), fields with terms only
+    weighted: list[tuple[str, dict[str, list[int]], float]] = field(default_factory=list)
 
 
 def _analyze_field(text: str) -> tuple[FieldTerms, str]:
@@ -114,11 +116,23 @@ class DocumentStats:
         self.average_length = {
             name: max(1.0, totals[name] / max(1, self.count)) for name in FIELDS
         }
+        for entry in self.blocks.values():
+            for name in FIELDS:
+                terms = entry.fields[name]
+                if terms.length:
+                    norm = 1 - FIELD_B[name] + FIELD_B[name] * terms.length / self.average_length[
+                        name]
+                    entry.weighted.append((name, terms.positions, FIELD_WEIGHTS[name] / norm))
+        self._idf: dict[str, float] = {}
         self.title_ids = [block.id for block in title_blocks(document)]
 
     def idf(self, term: str) -> float:
-        frequency = self.document_frequency.get(term, 0)
-        return math.log(1 + (self.count - frequency + 0.5) / (frequency + 0.5))
+        value = self._idf.get(term)
+        if value is None:
+            frequency = self.document_frequency.get(term, 0)
+            value = self._idf[term] = math.log(1 + (self.count - frequency + 0.5)
+                                               / (frequency + 0.5))
+        return value
 
 
 @dataclass
@@ -135,19 +149,17 @@ class _Match:
     score: float = 0.0
     completeness: float = 0.0
     fields: set[str] = field(default_factory=set)
-    positions: dict[str, list[int]] = field(default_factory=dict)
+    terms: tuple[str, ...] = ()
     via: str = ""
 
 
 def _term_score(stats: DocumentStats, entry: BlockTerms, term: str) -> tuple[float, list[str]]:
     weighted = 0.0
     fields = []
-    for name in FIELDS:
-        terms = entry.fields[name]
-        frequency = len(terms.positions.get(term, ()))
-        if frequency:
-            norm = 1 - FIELD_B[name] + FIELD_B[name] * terms.length / stats.average_length[name]
-            weighted += FIELD_WEIGHTS[name] * frequency / norm
+    for name, positions, factor in entry.weighted:
+        found = positions.get(term)
+        if found:
+            weighted += factor * len(found)
             fields.append(name)
     if not weighted:
         return 0.0, fields
@@ -192,12 +204,7 @@ def _concept_match(stats: DocumentStats, entry: BlockTerms, concept: Concept) ->
             score *= PHRASE_BONUS
         score *= alternative.weight
         if score > best.score:
-            positions = {
-                name: sorted({p for term in alternative.terms
-                              for p in entry.fields[name].positions.get(term, ())})
-                for name in ("heading", "title", "body")
-            }
-            best = _Match(score, completeness, fields, positions, alternative.via)
+            best = _Match(score, completeness, fields, alternative.terms, alternative.via)
     return best
 
 
@@ -210,11 +217,16 @@ def _importance(stats: DocumentStats, concept: Concept) -> float:
     return concept.weight * min(5.0, max(0.2, rarity))
 
 
-def _close(first: _Match, second: _Match) -> bool:
+def _close(entry: BlockTerms, first: _Match, second: _Match) -> bool:
+    """Two matched concepts within PROXIMITY_WINDOW items of each other in one field."""
     for name in ("heading", "title", "body"):
-        a, b = first.positions.get(name), second.positions.get(name)
-        if a and b and any(_near(b, point, PROXIMITY_WINDOW) for point in a):
-            return True
+        positions = entry.fields[name].positions
+        right = sorted(p for term in second.terms for p in positions.get(term, ()))
+        if not right:
+            continue
+        for term in first.terms:
+            if any(_near(right, point, PROXIMITY_WINDOW) for point in positions.get(term, ())):
+                return True
     return False
 
 
@@ -250,7 +262,7 @@ def score_block(stats: DocumentStats, entry: BlockTerms, query: Query,
     bonus = 0.0
     for left, right in zip(order, order[1:]):
         first, second = matches[left], matches[right]
-        if first.score and second.score and _close(first, second):
+        if first.score and second.score and _close(entry, first, second):
             bonus += PROXIMITY_BONUS * min(first.score, second.score)
             why["phrase"] = None
     coverage = covered / total_importance

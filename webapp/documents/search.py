@@ -19,6 +19,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from webapp.documents.analysis import ANALYZER_VERSION, iter_tokens
@@ -77,11 +78,17 @@ def _fts_query(terms: Iterable[str]) -> str:
     return " OR ".join(quoted)
 
 
+@lru_cache(maxsize=4096)
+def _text_items(text: str) -> tuple[tuple[int, int, tuple[str, ...]], ...]:
+    """Analyzed items of a block's text (cached: the same blocks come back in many searches)."""
+    return tuple(iter_tokens(text))
+
+
 def make_snippet(text: str, query_terms: set[str], width: int = SNIPPET_CHARS) -> str:
     """A short excerpt of the original text around the densest cluster of matching tokens."""
     matches = [
         (start, end, set(terms) & query_terms)
-        for start, end, terms in iter_tokens(text)
+        for start, end, terms in _text_items(text)
         if query_terms.intersection(terms)
     ]
     if not matches:
