@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from webapp.documents.analysis import iter_tokens
 from webapp.documents.model import Block, Document
 from webapp.documents.outline import index_heading, title_blocks
-from webapp.documents.query import Concept, Query, is_qualified_term
+from webapp.documents.query import Alternative, Concept, Query, is_qualified_term
 
 FIELDS = ("id", "title", "heading", "body")
 FIELD_WEIGHTS = {"id": 6.0, "title": 1.5, "heading": 3.0, "body": 1.0}
@@ -32,6 +32,10 @@ COVERAGE_FLOOR = 0.25  # a block covering little of the question keeps this shar
 HEADLINE_BONUS = 0.6  # × share of the question found in the block's heading or sheet title
 WRONG_NUMBER = 0.4  # the block's title names another floor/sheet than the one asked
 WHOLE_DOCUMENT_BOOST = 1.5
+MIN_STEM = 5  # shorter stems ("план") would reach unrelated words ("планк")
+STEM_SLACK = 3  # letters a related stem may add or drop
+MAX_RELATED = 6
+RELATED_WEIGHT = 0.7
 _QUALIFIER_RE = re.compile(r"^(этаж|лист|секция|корпус|подъезд|строение|узел|страница|ось)")
 
 
@@ -125,6 +129,28 @@ class DocumentStats:
                     entry.weighted.append((name, terms.positions, FIELD_WEIGHTS[name] / norm))
         self._idf: dict[str, float] = {}
         self.title_ids = [block.id for block in title_blocks(document)]
+        self.vocabulary = sorted(
+            term for term in self.document_frequency if term.isalpha() and len(term) >= 4
+        )
+
+    def related_stems(self, term: str) -> list[str]:
+        """Document words whose stem extends or shortens `term` by a few letters.
+
+        Snowball stems of one Russian word are not always equal ("утеплены" → утепл,
+        "утепления" → утеплен; "дверной" → дверн, "дверь" → двер), so a question word also
+        matches such stems, with a lower weight.
+        """
+        if len(term) < MIN_STEM or not term.isalpha():
+            return []
+        related = [term[:length] for length in range(len(term) - 1, max(MIN_STEM, len(term)
+                   - STEM_SLACK) - 1, -1) if term[:length] in self.document_frequency]
+        start = bisect_left(self.vocabulary, term)
+        for candidate in self.vocabulary[start:start + 50]:
+            if not candidate.startswith(term):
+                break
+            if candidate != term and len(candidate) - len(term) <= STEM_SLACK:
+                related.append(candidate)
+        return related[:MAX_RELATED]
 
     def idf(self, term: str) -> float:
         value = self._idf.get(term)
@@ -275,6 +301,24 @@ def score_block(stats: DocumentStats, entry: BlockTerms, query: Query,
         if qualifier and any(term.startswith(qualifier) for term in entry.headline_qualified):
             score *= WRONG_NUMBER
     return Ranked(entry.block.id, score, tuple(why))
+
+
+def add_related_stems(stats: DocumentStats, query: Query) -> Query:
+    """Give each question word the document's related stems as weaker alternatives."""
+    for concept in query.concepts:
+        if concept.kind not in ("word", "phrase"):
+            continue
+        known = {alternative.terms for alternative in concept.alternatives}
+        for alternative in list(concept.alternatives):
+            if len(alternative.terms) != 1:
+                continue
+            for related in stats.related_stems(alternative.terms[0]):
+                if (related,) not in known:
+                    known.add((related,))
+                    concept.alternatives.append(
+                        Alternative((related,), alternative.weight * RELATED_WEIGHT, "stem")
+                    )
+    return query
 
 
 def rank(stats: DocumentStats, query: Query, candidates: list[str]) -> list[Ranked]:

@@ -25,7 +25,7 @@ from pathlib import Path
 from webapp.documents.analysis import ANALYZER_VERSION, iter_tokens
 from webapp.documents.model import Document
 from webapp.documents.query import parse_query
-from webapp.documents.ranking import DocumentStats, rank
+from webapp.documents.ranking import DocumentStats, add_related_stems, rank
 
 BUSY_TIMEOUT_MS = 60_000
 MAX_QUERY_TERMS = 60
@@ -242,14 +242,15 @@ class SearchIndex:
     ) -> list[SearchHit]:
         """Best-matching blocks for free user text; [] when the text has no searchable terms."""
         parsed = parse_query(query if isinstance(query, str) else "")
-        terms = parsed.terms[:MAX_QUERY_TERMS]
-        if (not terms and not parsed.whole_document) or limit <= 0:
+        if (not parsed.concepts and not parsed.whole_document) or limit <= 0:
             return []
         kind_list = sorted(set(kinds)) if kinds is not None else None
         if kind_list is not None and not kind_list:
             return []
         self.ensure(document)
         stats = self.stats(document)
+        add_related_stems(stats, parsed)
+        terms = parsed.terms[:MAX_QUERY_TERMS]
         candidates = self._candidates(document, terms, kind_list) if terms else []
         ranked = rank(stats, parsed, candidates)
         if kind_list is not None:
