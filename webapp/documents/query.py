@@ -28,6 +28,12 @@ CODE_WEIGHT = 1.5  # `В3-14`: a mark names one thing
 _QUALIFIER_NAMES = (*QUALIFIERS.values(), "ось")
 _QUALIFIED_RE = re.compile(rf"^(?:{'|'.join(_QUALIFIER_NAMES)})[^\W_]*[\d/.]|^ось[^\W\d_]")
 _NUMBER_RE = re.compile(r"^\d+(?:\.\d+)?$")
+# "Покажи план 10-го этажа", "чертеж узла": the asker wants to see a drawing, not a table.
+DRAWING_REQUEST_RE = re.compile(
+    r"^\s*(?:покаж\w*|показа\w*|открой\w*|выведи\w*|нарисуй\w*)\b|\bчерт[её]ж\w*|\bсхем\w*|"
+    r"\bфрагмент\w*\s+план",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,7 @@ class Query:
     text: str
     concepts: list[Concept] = field(default_factory=list)
     whole_document: bool = False
+    wants_drawing: bool = False
 
     @property
     def terms(self) -> list[str]:
@@ -137,7 +144,8 @@ def _item_concepts(raw: str, terms: tuple[str, ...], position: int) -> list[Conc
 def parse_query(text: str) -> Query:
     """Concepts of a question (at most MAX_CONCEPTS); never raises on any input."""
     text = (text or "").replace("\x00", " ")[:MAX_QUERY_CHARS]
-    query = Query(text=text, whole_document=is_whole_document_question(text))
+    query = Query(text=text, whole_document=is_whole_document_question(text),
+                  wants_drawing=bool(DRAWING_REQUEST_RE.search(text)))
     items = [(text[start:end], terms) for start, end, terms in query_items(text)]
     entries = glossary()
     index = 0

@@ -32,6 +32,7 @@ COVERAGE_FLOOR = 0.25  # a block covering little of the question keeps this shar
 HEADLINE_BONUS = 0.6  # × share of the question found in the block's heading or sheet title
 WRONG_NUMBER = 0.4  # the block's title names another floor/sheet than the one asked
 WHOLE_DOCUMENT_BOOST = 1.5
+DRAWING_BOOST = 1.3  # an image block for "покажи …"
 MIN_STEM = 5  # shorter stems ("план") would reach unrelated words ("планк")
 STEM_SLACK = 3  # letters a related stem may add or drop
 MAX_RELATED = 6
@@ -300,6 +301,8 @@ def score_block(stats: DocumentStats, entry: BlockTerms, query: Query,
         qualifier = _qualifier(concept)
         if qualifier and any(term.startswith(qualifier) for term in entry.headline_qualified):
             score *= WRONG_NUMBER
+    if query.wants_drawing and entry.block.is_image:
+        score *= DRAWING_BOOST
     return Ranked(entry.block.id, score, tuple(why))
 
 
