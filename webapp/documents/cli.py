@@ -41,6 +41,7 @@ def search(document_id: str, query: str, limit: int, as_json: bool) -> None:
                         "page": h.page,
                         "score": round(h.score, 4),
                         "snippet": h.snippet,
+                        "why": list(h.why),
                     }
                     for h in hits
                 ],
@@ -53,7 +54,7 @@ def search(document_id: str, query: str, limit: int, as_json: bool) -> None:
     for hit in hits:
         click.echo(
             f"{hit.block_id}  {hit.kind:<5} p.{hit.page or '-':<4} {hit.score:7.3f}  "
-            f"{hit.snippet}"
+            f"[{','.join(hit.why)}] {hit.snippet}"
         )
 
 

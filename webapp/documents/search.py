@@ -3,6 +3,10 @@
 The index for a version is built once and shared by every process using the same database file: the
 build runs in one IMMEDIATE transaction (WAL, busy timeout), and a version counts as indexed only
 once its row in `search_index_meta` is committed together with the table.
+
+A search runs in two stages: FTS5/BM25 picks up to CANDIDATES blocks matching any term of the
+parsed question (its words, glossary alternatives and qualified numbers), then
+`webapp.documents.ranking` orders them with the per-document statistics kept in memory.
 """
 
 from __future__ import annotations
@@ -10,31 +14,44 @@ from __future__ import annotations
 import hashlib
 import re
 import sqlite3
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
-from webapp.documents.analysis import ANALYZER_VERSION, analyze, analyze_query, iter_tokens
-from webapp.documents.model import Block, Document
+from webapp.documents.analysis import ANALYZER_VERSION, iter_tokens
+from webapp.documents.model import Document
+from webapp.documents.query import parse_query
+from webapp.documents.ranking import DocumentStats, add_related_stems, rank
 
 BUSY_TIMEOUT_MS = 60_000
-MAX_QUERY_TERMS = 40
+MAX_QUERY_TERMS = 60
+CANDIDATES = 200
+CACHED_DOCUMENTS = 16  # analyzed documents kept in memory per index
 SNIPPET_CHARS = 220
-# bm25 weights by column: block id, heading (image type, short description), body, sheet name.
+# bm25 weights by column: block id, heading (image type, short description), body, sheet title.
 COLUMN_WEIGHTS = (8.0, 3.0, 1.0, 0.5)
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
 @dataclass(frozen=True)
 class SearchHit:
-    """One matching block; `score` is higher for better matches."""
+    """One matching block; `score` is higher for better matches.
+
+    `why` says what matched: "title" (sheet title), "heading", "body", "number" (the asked
+    floor/sheet/axis), "abbreviation"/"synonym" (a glossary form of a question word), "phrase"
+    (question words together), "document" (a title block for a whole-document question).
+    """
 
     block_id: str
     kind: str
     page: int | None
     score: float
     snippet: str
+    why: tuple[str, ...] = ()
 
 
 def index_version(document: Document) -> str:
@@ -55,34 +72,23 @@ def _table_name(version: str) -> str:
     return f"fts_a{ANALYZER_VERSION}_{key}"
 
 
-def _block_columns(block: Block) -> tuple[str, str, str, str]:
-    """Analyzed text per column: id, heading, body (text plus fields missing from it), sheet."""
-    heading = " ".join(
-        value for value in (block.fields.get("image_type"), block.fields.get("short_description"))
-        if value
-    )
-    extra = [value for value in block.fields.values() if value and value not in block.text]
-    body = "\n".join([block.text, *extra])
-    sheet = " ".join(part for part in (block.sheet, block.sheet_name) if part)
-    return (
-        " ".join(analyze(block.id)),
-        " ".join(analyze(heading)),
-        " ".join(analyze(body)),
-        " ".join(analyze(sheet)),
-    )
-
-
 def _fts_query(terms: Iterable[str]) -> str:
     """An FTS5 OR-query with every term quoted, so user text can never be read as syntax."""
     quoted = ['"' + term.replace('"', '""') + '"' for term in terms]
     return " OR ".join(quoted)
 
 
+@lru_cache(maxsize=4096)
+def _text_items(text: str) -> tuple[tuple[int, int, tuple[str, ...]], ...]:
+    """Analyzed items of a block's text (cached: the same blocks come back in many searches)."""
+    return tuple(iter_tokens(text))
+
+
 def make_snippet(text: str, query_terms: set[str], width: int = SNIPPET_CHARS) -> str:
     """A short excerpt of the original text around the densest cluster of matching tokens."""
     matches = [
         (start, end, set(terms) & query_terms)
-        for start, end, terms in iter_tokens(text)
+        for start, end, terms in _text_items(text)
         if query_terms.intersection(terms)
     ]
     if not matches:
@@ -121,6 +127,8 @@ class SearchIndex:
         self.db_path = str(db_path)
         self.builds = 0  # indexes built by this instance (reuse shows as no increase)
         self._ready: set[str] = set()
+        self._stats: OrderedDict[str, DocumentStats] = OrderedDict()
+        self._stats_lock = threading.Lock()
         with self._connect() as connection:
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute(
@@ -161,10 +169,7 @@ class SearchIndex:
                 self._ready.add(version)
                 return
             started = time.perf_counter()
-            rows = [
-                (block.id, block.kind, block.page, *_block_columns(block))
-                for block in document.blocks
-            ]
+            rows = self.stats(document).rows
             table = _table_name(version)
             connection.execute("BEGIN IMMEDIATE")
             try:
@@ -194,6 +199,40 @@ class SearchIndex:
         finally:
             connection.close()
 
+    def stats(self, document: Document) -> DocumentStats:
+        """The analyzed blocks of a document version (built once, kept for recent versions)."""
+        version = index_version(document)
+        with self._stats_lock:
+            stats = self._stats.get(version)
+            if stats is not None:
+                self._stats.move_to_end(version)
+                return stats
+        stats = DocumentStats(document)
+        with self._stats_lock:
+            self._stats[version] = stats
+            while len(self._stats) > CACHED_DOCUMENTS:
+                self._stats.popitem(last=False)
+        return stats
+
+    def _candidates(self, document: Document, terms: list[str], kinds: list[str] | None,
+                    ) -> list[str]:
+        table = _table_name(index_version(document))
+        sql = (
+            f"SELECT block_id, bm25({table}, 0, 0, 0, ?, ?, ?, ?) AS rank"
+            f" FROM {table} WHERE {table} MATCH ?"
+        )
+        params: list[object] = [*COLUMN_WEIGHTS, _fts_query(terms)]
+        if kinds is not None:
+            sql += f" AND kind IN ({', '.join('?' for _ in kinds)})"
+            params.extend(kinds)
+        sql += " ORDER BY rank LIMIT ?"
+        params.append(CANDIDATES)
+        connection = self._connect()
+        try:
+            return [row[0] for row in connection.execute(sql, params).fetchall()]
+        finally:
+            connection.close()
+
     def search(
         self,
         document: Document,
@@ -202,37 +241,28 @@ class SearchIndex:
         kinds: Iterable[str] | None = None,
     ) -> list[SearchHit]:
         """Best-matching blocks for free user text; [] when the text has no searchable terms."""
-        terms = analyze_query(query or "")[:MAX_QUERY_TERMS]
-        if not terms or limit <= 0:
+        parsed = parse_query(query if isinstance(query, str) else "")
+        if (not parsed.concepts and not parsed.whole_document) or limit <= 0:
+            return []
+        kind_list = sorted(set(kinds)) if kinds is not None else None
+        if kind_list is not None and not kind_list:
             return []
         self.ensure(document)
-        table = _table_name(index_version(document))
-        sql = (
-            f"SELECT block_id, kind, page, bm25({table}, 0, 0, 0, ?, ?, ?, ?) AS rank"
-            f" FROM {table} WHERE {table} MATCH ?"
-        )
-        params: list[object] = [*COLUMN_WEIGHTS, _fts_query(terms)]
-        kind_list = sorted(set(kinds)) if kinds is not None else None
+        stats = self.stats(document)
+        add_related_stems(stats, parsed)
+        terms = parsed.terms[:MAX_QUERY_TERMS]
+        candidates = self._candidates(document, terms, kind_list) if terms else []
+        ranked = rank(stats, parsed, candidates)
         if kind_list is not None:
-            if not kind_list:
-                return []
-            sql += f" AND kind IN ({', '.join('?' for _ in kind_list)})"
-            params.extend(kind_list)
-        sql += " ORDER BY rank LIMIT ?"
-        params.append(int(limit))
-        connection = self._connect()
-        try:
-            rows = connection.execute(sql, params).fetchall()
-        finally:
-            connection.close()
-        term_set = set(terms)
+            ranked = [item for item in ranked if stats.blocks[item.block_id].block.kind
+                      in kind_list]
+        snippet_terms = parsed.original_terms or set(terms)
         hits = []
-        for block_id, kind, page, rank in rows:
-            block = document.get(block_id)
-            text = block.text if block is not None and block.text else ""
-            if block is not None and not text:
-                text = " ".join(filter(None, [block.sheet_name, *block.fields.values()]))
-            hits.append(SearchHit(block_id, kind, page, -float(rank), make_snippet(text, term_set)))
+        for item in ranked[: int(limit)]:
+            block = stats.blocks[item.block_id].block
+            text = block.text or " ".join(filter(None, [block.sheet_name, *block.fields.values()]))
+            hits.append(SearchHit(block.id, block.kind, block.page, float(item.score),
+                                  make_snippet(text, snippet_terms), item.why))
         return hits
 
     def block_count(self, version: str) -> int:
