@@ -6,7 +6,9 @@ speaks the same wire protocol the SDK uses — `models/{m}:generateContent`,
 `upload, finalize` commands), `files/{id}` GET/DELETE and `cachedContents` POST/GET/DELETE —
 under `v1` and `v1beta`. What the "model" says is scripted by the test: a queue of `Reply`s (or a
 function of the request). Every request is recorded (also the refused ones) so tests can assert
-what the server sent; a refused request does not consume a scripted reply.
+what the server sent; a refused request does not consume a scripted reply. Like the API (proto
+JSON), it reads every field by its JSON or its proto name: google-genai writes nested fields in
+snake case (`thinking_budget`, `property_ordering`, `mime_type`).
 
 It refuses what the real API refuses, with the same HTTP status, `status` and message shape
 (the google-genai SDK turns them into `errors.ClientError` / `errors.ServerError`):

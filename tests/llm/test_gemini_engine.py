@@ -219,6 +219,22 @@ def test_a_refused_key_is_llm_auth_and_never_quoted(fake_gemini):
     assert "wrong-secret-key" not in str(error)
 
 
+@pytest.mark.parametrize(
+    "status, message, code",
+    [
+        (401, "Request had invalid authentication credentials.", "llm_auth"),
+        (403, "Requests to this API method are blocked.", "llm_auth"),
+        (400, "Request contains an invalid argument.", "llm_bad_request"),
+        (413, "Request payload size exceeds the limit.", "llm_bad_request"),
+    ],
+)
+def test_other_client_errors_are_not_retryable(fake_gemini, status, message, code):
+    fake_gemini.add(Reply(status=status, text=message))
+    error = failure(lambda: engine(fake_gemini).generate(call()))
+    assert (error.code, error.retryable, error.status) == (code, False, status)
+    assert (message in str(error)) == (status != 401)
+
+
 def test_a_file_of_another_key_is_llm_file_unavailable_naming_the_file(fake_gemini):
     uploaded = engine(fake_gemini, key=OTHER_API_KEY).upload_file(
         b"%PDF-1.4", "application/pdf", "spec.pdf"
