@@ -37,13 +37,13 @@ def example() -> None:
 @config_group.command("show")
 def show() -> None:
     """Print the effective settings (secrets masked)."""
-    from webapp.config import SETTINGS
+    from webapp.config import SETTINGS, format_value
 
     for name, setting in SETTINGS.items():
         value = current_app.config.get(name)
         if setting.secret and value:
             value = "***"
-        click.echo(f"{name}={value}")
+        click.echo(f"{name}={format_value(setting, value) if value is not None else ''}")
 
 
 def init_app(app: Flask) -> None:

@@ -20,7 +20,7 @@ MIN_JWT_SECRET_LENGTH = 32
 @dataclass(frozen=True)
 class Setting:
     name: str
-    kind: type | str  # str, int, float, bool, "list", "path"
+    kind: type | str  # str, int, float, bool, "list", "path", "table" (name=int,… as a dict)
     default: Any
     help: str
     secret: bool = False
@@ -132,7 +132,19 @@ SECTIONS: list[tuple[str, list[Setting]]] = [
             "CONTEXT_CACHE_MIN_CHARS",
             int,
             16000,
-            "Document materials shorter than this are sent inline, not cached.",
+            "Document materials shorter than this are sent inline, not cached (a cost choice).",
+        ),
+        _s(
+            "GEMINI_CACHE_MIN_TOKENS",
+            "table",
+            {
+                "gemini-2.5-flash": 1024,
+                "gemini-2.5-flash-lite": 2048,
+                "gemini-2.5-pro": 4096,
+                "*": 4096,
+            },
+            "Smallest context cache Gemini accepts per model (model name prefix=tokens, * for "
+            "others; tokens estimated as characters/4); smaller materials are sent inline.",
         ),
         _s("LLM_MAX_RETRIES", int, 2, "Retries of a failed LLM call (429, 5xx, transport)."),
         _s("MAX_ITERATIONS", int, 10, "Answering rounds per question at most."),
@@ -249,11 +261,38 @@ def _parse(setting: Setting, raw: str) -> Any:
             return float(text)
         if kind == "list":
             return [part.strip() for part in text.split(",") if part.strip()]
+        if kind == "table":
+            return parse_table(text)
         return raw if kind is str else text
     except ValueError:
+        hint = " (name=count,…, e.g. gemini-2.5-flash=1024,*=4096)" if kind == "table" else ""
         raise ConfigError(
-            f"{setting.name}={raw!r} is not a valid {getattr(kind, '__name__', kind)}"
+            f"{setting.name}={raw!r} is not a valid {getattr(kind, '__name__', kind)}{hint}"
         )
+
+
+def parse_table(text: str) -> dict[str, int]:
+    """`name=count,…` (e.g. `gemini-2.5-flash=1024,*=4096`) as a dict; ValueError if bad."""
+    table: dict[str, int] = {}
+    for item in text.split(","):
+        if not item.strip():
+            continue
+        name, sep, count = item.partition("=")
+        if not sep or not name.strip() or int(count) < 0:
+            raise ValueError(item)
+        table[name.strip()] = int(count)
+    return table
+
+
+def format_value(setting: Setting, value: Any) -> str:
+    """A value as it is written in the environment (`env.example`, `flask config show`)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ",".join(value)
+    if isinstance(value, dict):
+        return ",".join(f"{name}={count}" for name, count in value.items())
+    return str(value)
 
 
 def read_environment(env: Mapping[str, str]) -> dict[str, Any]:
@@ -282,6 +321,9 @@ def derive(values: dict[str, Any]) -> dict[str, Any]:
     values["LLM_PROVIDER"] = values["LLM_PROVIDER"] or (
         "gemini" if values["DEFAULT_GEMINI_API_KEY"] else "local"
     )
+    for name, setting in SETTINGS.items():  # tables given as text (overrides) are parsed too
+        if setting.kind == "table" and isinstance(values[name], str):
+            values[name] = _parse(setting, values[name])
     return values
 
 
@@ -328,14 +370,10 @@ def example_env() -> str:
     for section, items in SECTIONS:
         lines.append(f"# --- {section} ---")
         for s in items:
-            if s.secret or s.default in ("", None, []):
+            if s.secret or s.default in ("", None, [], {}):
                 value = ""
-            elif isinstance(s.default, bool):
-                value = "true" if s.default else "false"
-            elif isinstance(s.default, list):
-                value = ",".join(s.default)
             else:
-                value = str(s.default)
+                value = format_value(s, s.default)
             lines.append(f"# {s.help}")
             lines.append(f"{s.name}={value}")
         lines.append("")

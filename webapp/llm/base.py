@@ -91,6 +91,11 @@ class LLMResult:
     thinking_tokens: int | None = None
     cached_tokens: int | None = None
     finish_reason: str | None = None  # "STOP", "MAX_TOKENS", … as the model reported it
+    # what happened to the call's context cache (None: no cache_parts, or an engine without
+    # caches): "hit", "created", "failed" (creation refused now or recently: sent inline),
+    # "small" / "below_minimum" (not worth it / under the model's minimum), "off", or "dropped"
+    # (Google said the cache was gone; the call was redone once with the materials inline)
+    cache: str | None = None
 
 
 DeltaSink = Callable[[str, str], None]  # (kind: "token" | "thinking", text)
