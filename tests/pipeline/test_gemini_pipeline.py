@@ -426,8 +426,9 @@ def test_users_own_key_is_used_first(make_session, fake_gemini):
     session.client.delete("/me/gemini-key", headers=session.headers)
     fake_gemini.add(final("Не должен прийти."))
     events = session.ask("И ещё вопрос?")
-    error = of(events, "error")[0]  # the wrong server key again: the fake refuses it
-    assert error["code"] == "llm_unavailable" and "401" in error["message"]
+    error = of(events, "error")[0]  # the wrong server key again: refused as the real API does
+    assert error["code"] == "llm_auth" and "HTTP 400" in error["message"]
+    assert "key" in error["message"] and "wrong-server-key" not in error["message"]
 
 
 def fake_gemini_key() -> str:

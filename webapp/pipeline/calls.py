@@ -20,7 +20,8 @@ from webapp.runs.request import Deadline, RunTimeout
 
 log = logging.getLogger("webapp.pipeline.calls")
 T = TypeVar("T")
-MIN_CALL_SECONDS = 1.0  # a call is not started with less time than this left
+MIN_CALL_SECONDS = 1.0
+TRUNCATED = " (ответ обрезан по лимиту длины: сократи answer_markdown, не пересказывай материалы)"  # a call is not started with less time than this left
 
 RETRY_HINTS = {
     "llm_unavailable": "Try again in a minute.",
@@ -91,7 +92,7 @@ class Caller:
         try:
             return parse(result.text), result
         except AnswerFormatError as exc:
-            cut = " (the reply was cut off at the token limit)" if _truncated(result) else ""
+            cut = TRUNCATED if _truncated(result) else ""
             log.info("unparseable model output (%s%s); asking again", exc, cut)
             repair = replace(
                 call, parts=[*call.parts, TextPart(REPAIR.format(error=f"{exc}{cut}"))]
@@ -135,7 +136,8 @@ def _user_error(exc: LLMError) -> UserFacingError:
     status = f" (HTTP {exc.status})" if exc.status else ""
     code = exc.code or "llm_unavailable"
     hint = RETRY_HINTS.get(code, RETRY_HINTS["llm_unavailable"])
-    return UserFacingError(f"The language model failed{status}: {exc}. {hint}", code)
+    reason = str(exc).rstrip(". ")
+    return UserFacingError(f"The language model failed{status}: {reason}. {hint}", code)
 
 
 __all__ = ["Caller", "RunTimeout"]
