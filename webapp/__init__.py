@@ -28,6 +28,7 @@ def create_app(overrides: Mapping[str, Any] | None = None):
     from webapp.config import load_settings
     from webapp.documents import cli as documents_cli
     from webapp.evidence import cli as evidence_cli
+    from webapp.pipeline import cli as pipeline_cli
     from webapp.pipeline.loop import answer_question
     from webapp.projects import cli as projects_cli
     from webapp.runs import cli as runs_cli
@@ -78,6 +79,7 @@ def create_app(overrides: Mapping[str, Any] | None = None):
     chats_cli.init_app(app)
     purge.init_app(app)
     runs_cli.init_app(app)
+    pipeline_cli.init_app(app)
     origins = settings["CORS_ORIGINS"]
     CORS(app, origins="*" if origins == ["*"] else origins, expose_headers=["X-Request-ID"])
     return app

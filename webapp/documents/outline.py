@@ -8,6 +8,9 @@ lines, and the search index weighs a match in a heading above one in the body.
 from __future__ import annotations
 
 import re
+import threading
+
+from cachetools import LRUCache
 
 from webapp.documents.model import Block
 
@@ -228,7 +231,23 @@ def is_whole_document_question(question: str) -> bool:
     return any(pattern.search(text) for pattern in WHOLE_DOCUMENT_PATTERNS)
 
 
+_titles: LRUCache = LRUCache(maxsize=256)  # document version → ids of its title blocks
+_titles_lock = threading.Lock()
+
+
 def title_blocks(document) -> list[Block]:
+    """`find_title_blocks`, remembered per document version (a document never changes)."""
+    key = document.version or id(document)
+    with _titles_lock:
+        ids = _titles.get(key)
+    if ids is None:
+        ids = [block.id for block in find_title_blocks(document)]
+        with _titles_lock:
+            _titles[key] = ids
+    return [block for block in map(document.get, ids) if block is not None]
+
+
+def find_title_blocks(document) -> list[Block]:
     """The blocks that say what the document is: title page, list of drawings, general notes.
 
     Found by structure and content, not by ids: title-page blocks ("РАБОЧАЯ ДОКУМЕНТАЦИЯ", the

@@ -20,10 +20,8 @@ from webapp.runs.request import Deadline, RunTimeout
 
 log = logging.getLogger("webapp.pipeline.calls")
 T = TypeVar("T")
-MIN_CALL_SECONDS = 1.0
-TRUNCATED = (
-    " (ответ обрезан по лимиту длины: сократи answer_markdown, не пересказывай материалы)"
-)  # a call is not started with less time than this left
+MIN_CALL_SECONDS = 1.0  # a call is not started with less time than this left
+TRUNCATED = " (ответ обрезан по лимиту длины: сократи answer_markdown)"
 
 RETRY_HINTS = {
     "llm_unavailable": "Try again in a minute.",

@@ -46,8 +46,9 @@ from webapp.pipeline.materials import (
     Prefix,
     Selection,
     add_links,
-    build_prefix,
+    collect_selection,
     find_block,
+    prefix_for,
     ranked_hits,
     select_for_question,
     write_materials,
@@ -424,11 +425,8 @@ def collect(run: Run) -> None:
 
     def one(document: LoadedDocument):
         with app.app_context():
-            own = Selection()
             in_prefix = document.id in run.prefix.whole
-            for hit in ranked_hits(document, run.question, COLLECT_BLOCKS):
-                block = document.document.get(hit.block_id)
-                own.add(document, block, "search", hit.score, hit.snippet, in_prefix=in_prefix)
+            own = collect_selection(document, run.question, in_prefix, COLLECT_BLOCKS)
             written = write_materials(own, COLLECT_BLOCKS, max_chars, multi_document=False)
             task = prompts.COLLECT.format(document=document.name)
             parts = [TextPart(_question_text(run, task))]
@@ -611,14 +609,7 @@ def _prepare(request: RunRequest, emit) -> Run:
 
 
 def build_run_prefix(run: Run) -> None:
-    config = run.config
-    share = 2 if run.strategy.compare else 1
-    run.prefix = build_prefix(
-        run.documents,
-        config["DOCUMENT_MAP_MAX_CHARS"],
-        min(config["PREFIX_DOCUMENT_CHARS"], config["MAX_CONTEXT_CHARS"] // share),
-        prompts.PROMPT_VERSION,
-    )
+    run.prefix = prefix_for(run.documents, run.config, run.strategy.compare, prompts.PROMPT_VERSION)
 
 
 def answer_question(request: RunRequest, emit) -> None:

@@ -14,10 +14,12 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from cachetools import LRUCache
 from flask import Flask, current_app
 
 from webapp.documents.docmap import build_map
@@ -150,6 +152,19 @@ def build_prefix(
     return Prefix("\n\n".join(parts), digest, frozenset(whole), used, levels)
 
 
+def prefix_for(
+    documents: list[LoadedDocument], config: Mapping[str, Any], compare: bool, version: str
+) -> Prefix:
+    """The run's prefix under the configured budgets (each compared side gets half)."""
+    share = 2 if compare else 1
+    return build_prefix(
+        documents,
+        config["DOCUMENT_MAP_MAX_CHARS"],
+        min(config["PREFIX_DOCUMENT_CHARS"], config["MAX_CONTEXT_CHARS"] // share),
+        version,
+    )
+
+
 def _legend() -> str:
     from webapp.documents.docmap import LEGEND
 
@@ -201,6 +216,17 @@ def select_for_question(
         add_links(selection, document)
 
 
+def collect_selection(
+    document: LoadedDocument, question: str, in_prefix: bool, limit: int
+) -> Selection:
+    """What the collecting model reads of one document: its best `limit` blocks."""
+    own = Selection()
+    for hit in ranked_hits(document, question, limit):
+        block = document.document.get(hit.block_id)
+        own.add(document, block, "search", hit.score, hit.snippet, in_prefix=in_prefix)
+    return own
+
+
 def add_links(selection: Selection, document: LoadedDocument, limit: int = LINKED_BLOCKS) -> None:
     """Coverage: blocks linked (→ID, both directions) to the fully sent ones, as excerpts."""
     added = 0
@@ -238,9 +264,25 @@ def _covered(value: str, other: str, share: float = 0.8) -> bool:
     return len(words & present) >= share * len(words)
 
 
+_texts: LRUCache = LRUCache(maxsize=50_000)  # id(block) → (block, its text for the model)
+_texts_lock = threading.Lock()
+
+
 def block_text(block: Block) -> str:
     """The block's text for the model: image blocks without fields that only repeat others
-    (the drawing's text when the OCR text has it, the entity list), cut at BLOCK_TEXT_CHARS."""
+    (the drawing's text when the OCR text has it, the entity list), cut at BLOCK_TEXT_CHARS.
+    Computed once per parsed block (documents are cached parsed, and their blocks never change)."""
+    with _texts_lock:
+        cached = _texts.get(id(block))
+    if cached is not None and cached[0] is block:
+        return cached[1]
+    text = _model_text(block)
+    with _texts_lock:
+        _texts[id(block)] = (block, text)
+    return text
+
+
+def _model_text(block: Block) -> str:
     text = block.text.strip()
     if block.is_image and block.fields:
         others = " ".join(

@@ -110,9 +110,7 @@ def rewrite(text: str, resolve: Resolver) -> Rewritten:
     return result
 
 
-def _bare(
-    text: str, emit: Callable[[str], None], reference: Callable[[str], str | None]
-) -> None:
+def _bare(text: str, emit: Callable[[str], None], reference: Callable[[str], str | None]) -> None:
     position = 0
     for match in _BARE_RE.finditer(text):
         if canonical(match.group("id")) is None:
