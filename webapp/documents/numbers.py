@@ -199,9 +199,15 @@ def _axis_list_end(text: str, start: int, end: int) -> int:
             return start
 
 
+# Every expression has a qualifier word: a text without one (most of them) is skipped at once.
+_ANY_QUALIFIER_RE = re.compile(rf"(?:{_QUAL})|{AXIS_QUALIFIER}", re.IGNORECASE)
+
+
 def find_qualified(text: str) -> list[Qualified]:
     """Every qualified number expression in `text`, in order, without overlaps."""
     source = normalize_dashes(text or "").replace("ё", "е").replace("Ё", "Е")
+    if not _ANY_QUALIFIER_RE.search(source):
+        return []
     found: list[Qualified] = []
 
     def add(start: int, end: int, qualifier_word: str, numbers: list[str]) -> None:
