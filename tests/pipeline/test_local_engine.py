@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +26,10 @@ def test_local_engine_answers_over_http(make_session):
     tokens = of(events, "llm_token")
     assert "".join(t["token"] for t in tokens) == answer["content"]
     assert tokens[-1]["accumulated"] == answer["content"]
+    # it quotes what matched (the words of the question), cited as [#ID], and says so
+    assert "[#DEMO-NOTE-003]" in answer["content"] and "анкер" in answer["content"].lower()
+    note = next(c for c in answer["citations"] if c["block_id"] == "DEMO-NOTE-003")
+    assert note["verified"] is True and note["quote_found"] is True
     history = session.history()
     assert history[-1]["content"] == answer["content"] and history[0]["images"]
 
@@ -39,7 +44,7 @@ def test_question_without_documents_picks_them_by_search(make_session):
 
 def test_no_documents_at_all_says_so(tmp_path):
     from tests.conftest import app_settings
-    from tests.support.chat_session import Session, parse_sse
+    from tests.support.chat_session import Session
     from webapp import create_app
     from webapp.auth.tokens import generate_static_token, hash_token
 
@@ -54,8 +59,9 @@ def test_no_documents_at_all_says_so(tmp_path):
     session = Session(app, client, {"Authorization": f"Bearer {access}"}, "")
     events = session.ask("Что в документах?", documents=[])
     assert names(events)[-1] == "completed"
-    assert "Не найдено ни одного документа" in of(events, "llm_final")[0]["content"]
-    assert parse_sse  # the helper is shared with the other tests
+    content = of(events, "llm_final")[0]["content"]
+    assert content.startswith("Не найдено ни одного документа")
+    assert "".join(e["token"] for e in of(events, "llm_token")) == content
 
 
 def test_flask_ask_shows_the_run(tmp_path):
@@ -93,3 +99,25 @@ def test_flask_ask_shows_the_run(tmp_path):
         timeout=60,
     )
     assert missing.returncode != 0 and "no document" in missing.stderr
+
+
+def test_local_engine_answers_whole_document_questions_from_the_outline(make_session):
+    session = make_session(gemini=False)
+    events = session.ask("О чём этот документ? Какой состав комплекта?")
+    answer = of(events, "llm_final")[0]["content"]
+    assert "[#DEMO-TITL-001]" in answer and "[#DEMO-LIST-001]" in answer
+    assert "Состав комплекта по страницам:" in answer and "лист 2 · " in answer
+
+
+def test_questions_that_match_nothing_get_a_clear_answer(make_session):
+    session = make_session(gemini=False)
+    for question in ("?!… — ;;;", "и в на по что как это", "x" * 20000):
+        events = session.ask(question)
+        assert names(events)[-1] == "completed", question[:20]
+        answer = of(events, "llm_final")[0]["content"]
+        assert answer.startswith("> ⚠️ Языковая модель не настроена")
+        assert "".join(e["token"] for e in of(events, "llm_token")) == answer
+    too_long = session.client.post(
+        f"/chats/{session.chat_id}/messages", json={"content": "x" * 20001}, headers=session.headers
+    )
+    assert too_long.status_code == 422 and "20000" in json.dumps(too_long.json)
