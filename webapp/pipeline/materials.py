@@ -190,13 +190,16 @@ def select_for_question(
 
     whole = set(whole)
     searched = [d for d in documents if d.id not in whole]
+    whole_question = is_whole_document_question(question)
     for document in documents:
         if document.id in whole:
+            if whole_question:
+                for block in title_blocks(document.document):
+                    selection.add(document, block, "title", in_prefix=True)
             for hit in ranked_hits(document, question, SEARCH_BLOCKS):
                 block = document.document.get(hit.block_id)
                 selection.add(document, block, "search", hit.score, hit.snippet, in_prefix=True)
     share = target_chars // max(1, len(searched))
-    whole_question = is_whole_document_question(question)
     for document in searched:
         used = 0
         if whole_question:
