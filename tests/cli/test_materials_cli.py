@@ -86,3 +86,24 @@ def test_materials_put_the_asked_floor_first(tmp_path, question):
         loaded = load_node(document).document
     pages = [loaded.get(b["block_id"]).page for b in data["blocks"][:5]]
     assert pages and all(page == 9 for page in pages), pages  # sheet 5.1: the 7th floor
+
+
+def test_review_questions_see_every_sheet(tmp_path):
+    app = _app(tmp_path)
+    imported = app.test_cli_runner().invoke(
+        args=["projects", "import", str(samples_dir("ar4")), "--quiet"]
+    )
+    document = imported.output.strip().splitlines()[-1]
+    data = json.loads(
+        app.test_cli_runner()
+        .invoke(args=["materials", document, "Какие ошибки есть в проекте?", "--json"])
+        .output
+    )
+    with app.app_context():
+        from webapp.pipeline.sources import load_node
+
+        loaded = load_node(document).document
+    pages = {loaded.get(b["block_id"]).page for b in data["blocks"]}
+    assert pages == {b.page for b in loaded.blocks}  # every page is represented
+    reasons = {b["reason"] for b in data["blocks"]}
+    assert {"title", "map"} <= reasons

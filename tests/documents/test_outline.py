@@ -82,3 +82,20 @@ def test_krv_title_blocks() -> None:
     found = [block.id for block in title_blocks(document)]
     assert found[:3] == ["699A-4Q4J-UL3", "6DXH-H46X-9P7", "9XJD-NUUL-MKW"]
     assert "4KH6-UCUK-GJE" not in found  # "Общие указания см. лист 1" only points to them
+
+
+@pytest.mark.parametrize(
+    "question, review",
+    [
+        ("Какие ошибки есть в проекте?", True),
+        ("Найди несоответствия между листами", True),
+        ("Проверь комплект на замечания", True),
+        ("Есть ли коллизии?", True),
+        ("Какая толщина стены?", False),
+        ("Кто проверил чертёж?", False),
+    ],
+)
+def test_review_questions(question, review):
+    from webapp.documents.outline import is_review_question
+
+    assert is_review_question(question) is review

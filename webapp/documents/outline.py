@@ -94,7 +94,7 @@ def _plain_lines(text: str) -> list[str]:
 
 
 def title_page_name(block: Block) -> str | None:
-    """"Кладочные планы надземной части · 133/23-ГК-АР4" for a title page block, else None.
+    """ "Кладочные планы надземной части · 133/23-ГК-АР4" for a title page block, else None.
 
     A title page says "РАБОЧАЯ ДОКУМЕНТАЦИЯ", then the set's name and its code; the organisation's
     legal form above it is the same on every title page and names nothing.
@@ -107,7 +107,7 @@ def title_page_name(block: Block) -> str | None:
         return None
     name_parts: list[str] = []
     code = ""
-    for line in lines[start + 1:]:
+    for line in lines[start + 1 :]:
         if _TITLE_STOP_RE.match(line):
             break
         if _SET_CODE_RE.match(line) and any(char.isdigit() for char in line):
@@ -229,6 +229,21 @@ def is_whole_document_question(question: str) -> bool:
     """
     text = " ".join((question or "").replace("ё", "е").split())[:2000]
     return any(pattern.search(text) for pattern in WHOLE_DOCUMENT_PATTERNS)
+
+
+_REVIEW_RE = re.compile(
+    r"(ошибк|несоответств|противореч|замечани|нарушени|недочет|недочёт|коллизи|неувязк|"
+    r"провер(?:ь|ьте|ить|ка|ку|ки)\s+(?:весь\s+|этот\s+)?(?:проект|документ|комплект|чертеж|"
+    r"чертёж|раздел)|"
+    r"\berrors?\b|\bmistakes?\b|\binconsisten)",
+    re.IGNORECASE,
+)
+
+
+def is_review_question(question: str) -> bool:
+    """Whether the question asks to review the whole set (errors, inconsistencies, remarks):
+    such a question needs a view of every sheet, not the few blocks that mention its words."""
+    return bool(_REVIEW_RE.search(question or ""))
 
 
 _titles: LRUCache = LRUCache(maxsize=256)  # document version → ids of its title blocks

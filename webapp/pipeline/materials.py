@@ -32,6 +32,7 @@ EXCERPT_CHARS = 320
 SEARCH_BLOCKS = 40
 FULL_SCORE_FRACTION = 0.3  # hits scoring below this share of the best get an excerpt only
 LINKED_BLOCKS = 12
+REVIEW_BLOCKS_PER_PAGE = 2
 # reasons a block is in the materials; the first ones are never cut down to an excerpt first
 ASKED_REASONS = ("requested", "query", "title", "collect")
 _lock = threading.Lock()
@@ -186,7 +187,11 @@ def select_for_question(
     """Round one: the best blocks of every document for the question (documents share the
     budget evenly), the title blocks for whole-document questions, and linked blocks. Blocks of
     documents in `whole` (sent whole in the prefix) are only named, in order of relevance."""
-    from webapp.documents.outline import is_whole_document_question, title_blocks
+    from webapp.documents.outline import (
+        is_review_question,
+        is_whole_document_question,
+        title_blocks,
+    )
 
     whole = set(whole)
     searched = [d for d in documents if d.id not in whole]
@@ -200,9 +205,10 @@ def select_for_question(
                 block = document.document.get(hit.block_id)
                 selection.add(document, block, "search", hit.score, hit.snippet, in_prefix=True)
     share = target_chars // max(1, len(searched))
+    review = is_review_question(question)
     for document in searched:
         used = 0
-        if whole_question:
+        if whole_question or review:
             for block in title_blocks(document.document):
                 if selection.add(document, block, "title", full=used < share):
                     used += len(block_text(block))
@@ -216,7 +222,23 @@ def select_for_question(
             full = hit.score >= best * FULL_SCORE_FRACTION and used + size <= share
             if selection.add(document, block, "search", hit.score, hit.snippet, full) and full:
                 used += size
+        if review:
+            for block in sheet_overview(document):
+                selection.add(document, block, "map", full=False)
         add_links(selection, document)
+
+
+def sheet_overview(document: LoadedDocument, per_page: int = REVIEW_BLOCKS_PER_PAGE) -> list[Block]:
+    """A view of every sheet from the map, for questions that review the whole set: the first
+    blocks of each page, tables and texts (the schedules and notes) before drawings."""
+    pages: dict[int | None, list[Block]] = {}
+    for block in document.document.blocks:
+        pages.setdefault(block.page, []).append(block)
+    chosen = []
+    for blocks in pages.values():
+        ordered = sorted(blocks, key=lambda b: b.is_image)
+        chosen += ordered[:per_page]
+    return chosen
 
 
 def collect_selection(
