@@ -10,6 +10,7 @@ from __future__ import annotations
 from flask import current_app
 
 from webapp.pipeline.materials import search_index
+from webapp.pipeline.run import Progress
 from webapp.pipeline.sources import (
     LoadedDocument,
     SourceError,
@@ -18,27 +19,28 @@ from webapp.pipeline.sources import (
     load_tree_files,
 )
 from webapp.runs.manager import UserFacingError
+from webapp.runs.request import RunRequest
 
 AUTO_SCAN_LIMIT = 200
 
 
-def _load_all(run, ids: list[str], label: str | None) -> list[LoadedDocument]:
+def _load_all(progress: Progress, ids: list[str], label: str | None) -> list[LoadedDocument]:
     loaded = []
     for document_id in ids:
         try:
             document = load_node(document_id)
         except SourceError as exc:
-            run.progress("search", 0.0, f"Документ не загружен: {exc}")
+            progress.progress("search", 0.0, f"Документ не загружен: {exc}")
             continue
         document.label = label
         loaded.append(document)
     return loaded
 
 
-def _auto_documents(run) -> list[LoadedDocument]:
-    question = run.request.message["content"]
+def _auto_documents(request: RunRequest, progress: Progress) -> list[LoadedDocument]:
+    question = request.message["content"]
     scored = []
-    for document_id in all_document_ids(run.request.attachments.client_id)[:AUTO_SCAN_LIMIT]:
+    for document_id in all_document_ids(request.attachments.client_id)[:AUTO_SCAN_LIMIT]:
         try:
             document = load_node(document_id)
         except SourceError:
@@ -51,16 +53,16 @@ def _auto_documents(run) -> list[LoadedDocument]:
     chosen = [document for _, document in scored[: current_app.config["AUTO_DOCUMENTS"]]]
     if chosen:
         names = ", ".join(f"«{d.name}»" for d in chosen)
-        run.progress("search", 1.0, f"Документы не прикреплены; выбраны по поиску: {names}")
+        progress.progress("search", 1.0, f"Документы не прикреплены; выбраны по поиску: {names}")
     return chosen
 
 
-def gather_documents(run) -> list[LoadedDocument]:
-    attachments = run.request.attachments
+def gather_documents(request: RunRequest, progress: Progress) -> list[LoadedDocument]:
+    attachments = request.attachments
     named = bool(attachments.document_ids or attachments.compare or attachments.tree_files)
     if attachments.compare:
-        documents = _load_all(run, attachments.compare_a, "DOC_A")
-        documents += _load_all(run, attachments.compare_b, "DOC_B")
+        documents = _load_all(progress, attachments.compare_a, "DOC_A")
+        documents += _load_all(progress, attachments.compare_b, "DOC_B")
         if not any(d.label == "DOC_A" for d in documents) or not any(
             d.label == "DOC_B" for d in documents
         ):
@@ -69,12 +71,12 @@ def gather_documents(run) -> list[LoadedDocument]:
                 "documents_unavailable",
             )
     else:
-        documents = _load_all(run, attachments.document_ids, None)
+        documents = _load_all(progress, attachments.document_ids, None)
     if attachments.tree_files:
         try:
             documents += load_tree_files(attachments.tree_files)
         except SourceError as exc:
-            run.progress("search", 0.0, f"Файлы не загружены: {exc}")
+            progress.progress("search", 0.0, f"Файлы не загружены: {exc}")
     if named and not documents:
         raise UserFacingError(
             "None of the attached documents could be loaded; check that they exist and have "
@@ -82,7 +84,7 @@ def gather_documents(run) -> list[LoadedDocument]:
             "documents_unavailable",
         )
     if not named:
-        documents = _auto_documents(run)
+        documents = _auto_documents(request, progress)
     for document in documents:
         search_index().ensure(document.document)
     return documents

@@ -68,6 +68,29 @@ REPAIR = """Твой предыдущий ответ не удалось раз�
 JSON-объектом строго по схеме (обязательное поле answer_markdown)."""
 
 
+# --- what the server tells the model about its requests ---------------------------------------
+NOTE_NO_IMAGE_BLOCK = "{block_id}: нет такого блока-изображения в документах"
+NOTE_NO_BLOCK = "{block_id}: нет такого блока в документах (смотри карту)"
+NOTE_NO_IMAGE = "{image_id}: такого изображения в этом ответе нет"
+NOTE_NOT_RENDERED = "Не отрисованы (не больше {limit} изображений за раунд): {block_ids}"
+NOTE_IGNORED = "Запрос не понят и пропущен — {item}"
+NOTE_BLOCKS_ADDED = "Запрошенные блоки добавлены в материалы: {block_ids}"
+NOTE_SEARCH_NEW = "Поиск «{query}»: новые блоки {block_ids}"
+NOTE_SEARCH_NONE = "Поиск «{query}»: новых блоков нет"
+NOTE_SEARCH_SHOWN = "; уже в материалах: {block_ids}"
+NOTE_IMAGE_NOT_ATTACHED = " (не приложено, можно запросить)"
+
+# --- the parts of a call ------------------------------------------------------------------------
+QUESTION = "ВОПРОС: {question}"
+INTENT = "Намерение: {summary}."
+FACTS = "Извлечённые факты:"
+RESULTS = "Результаты твоих запросов:"
+REMARKS = "Замечания сервера:"
+MATERIALS = "МАТЕРИАЛЫ ПО ВОПРОСУ:"
+DOCUMENT_MATERIALS = "МАТЕРИАЛЫ ДОКУМЕНТА «{document}»:"
+IMAGES = "ИЗОБРАЖЕНИЯ ЭТОГО ОТВЕТА:"
+
+
 def system_prompt(role_text: str | None) -> str:
     """The selected role's text leads the system prompt."""
     parts = [role_text.strip()] if role_text and role_text.strip() else []

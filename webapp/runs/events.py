@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 QUEUE_POSITION = "queue_position"
@@ -16,6 +17,8 @@ IMAGE_READY = "image_ready"
 LLM_FINAL = "llm_final"
 COMPLETED = "completed"
 ERROR = "error"
+
+Emit = Callable[[str, dict[str, Any]], int]  # (event name, data) → its sequence number
 
 LIVE_ONLY = frozenset({LLM_TOKEN, LLM_THINKING})
 TERMINAL = frozenset({COMPLETED, ERROR})
