@@ -191,6 +191,8 @@ def build_release_archive(source: Path, target: Path) -> str:
             for name in sorted(files):
                 if name.endswith((".pyc", ".pyo")) or name == ".env":  # no developer secrets
                     continue
+                if name == ".git":  # a file in a git worktree: it points at the host's repository
+                    continue
                 path = Path(directory) / name
                 relative = path.relative_to(source)
                 archive.add(path, arcname=str(relative), recursive=False)

@@ -28,7 +28,9 @@ from deploy_support import DOMAIN, Converged
 pytestmark = pytest.mark.converge
 
 APP_UNITS = ("aizoomdoc.service", "aizoomdoc-cache-prune.timer", "aizoomdoc-logs-prune.timer",
-             "aizoomdoc-chats-purge.timer", "aizoomdoc-backup.timer")
+             "aizoomdoc-backup.timer")
+# Installed by earlier versions of the aizoomdoc role; the app's purge worker replaced it.
+RETIRED_TIMER = "aizoomdoc-chats-purge"
 
 
 def test_playbook_converges(converged: Converged) -> None:
@@ -69,6 +71,23 @@ def test_units_are_active_and_verified(converged: Converged) -> None:
     assert "NoNewPrivileges=yes" in security and "ProtectSystem=strict" in security
     assert "Restart=on-failure" in security and "User=aizoomdoc" in security
     assert "/var/aizoomdoc" in security
+
+
+def test_deleted_chats_are_purged_by_the_app(converged: Converged) -> None:
+    """No timer purges chats: the app's background worker holds the purge lock of the host."""
+    converged.require_converged()
+    machine = converged.machine
+    assert machine.run(f"test -e /etc/systemd/system/{RETIRED_TIMER}.timer").returncode != 0
+    env = machine.run("cat /etc/aizoomdoc/aizoomdoc.env", check=True).stdout
+    assert "PURGE_INTERVAL_SECONDS='30'" in env
+    held = False
+    for _ in range(90):  # the worker takes the lock on its first pass, 30 s after a first request
+        converged.client(path="/health", ca=str(converged.acme_root()))
+        if machine.run("flock -n /var/aizoomdoc/data/purge.lock true").returncode == 1:
+            held = True
+            break
+        time.sleep(1)
+    assert held, "no process holds /var/aizoomdoc/data/purge.lock: the purge worker is not running"
 
 
 def test_app_restarts_after_kill_9(converged: Converged) -> None:
@@ -266,16 +285,36 @@ def _git_repository(converged: Converged) -> str:
                           text=True).stdout.strip()
 
 
+def _plant_retired_timer(converged: Converged) -> None:
+    """The chats-purge timer as earlier versions of the role left it on a host: enabled, active."""
+    units = converged.machine.root / "etc/systemd/system"
+    (units / f"{RETIRED_TIMER}.service").write_text(
+        "[Unit]\nDescription=AIZoomDoc: purge chats scheduled for deletion\n\n"
+        "[Service]\nType=oneshot\nExecStart=/bin/true\n")
+    (units / f"{RETIRED_TIMER}.timer").write_text(
+        "[Unit]\nDescription=AIZoomDoc: purge chats scheduled for deletion\n\n"
+        "[Timer]\nOnCalendar=*:0/15\n\n[Install]\nWantedBy=timers.target\n")
+    converged.machine.run(
+        f"systemctl daemon-reload && systemctl enable --now {RETIRED_TIMER}.timer", check=True)
+
+
 def test_update_from_git_then_roll_back(converged: Converged) -> None:
-    """An update deploys a new release beside the old one; the documented rollback works."""
+    """An update deploys a new release beside the old one; the documented rollback works.
+
+    The host also carries the chats-purge timer of earlier role versions: the update retires it.
+    """
     converged.require_converged()
     machine = converged.machine
     old = machine.run("readlink /opt/aizoomdoc/current", check=True).stdout.strip()
     commit = _git_repository(converged)
+    _plant_retired_timer(converged)
     update = converged.playbook("update", aizoomdoc_source="git",
                                 aizoomdoc_git_repo="/srv/converge-git", aizoomdoc_version=commit)
     assert update.returncode == 0, update.output[-6000:]
     assert "aizoomdoc : Restart aizoomdoc" in update.changed_tasks()
+    for suffix in ("timer", "service"):
+        assert machine.run(f"test -e /etc/systemd/system/{RETIRED_TIMER}.{suffix}").returncode != 0
+    assert machine.run(f"systemctl is-active {RETIRED_TIMER}.timer").stdout.strip() != "active"
     new = machine.run("readlink /opt/aizoomdoc/current", check=True).stdout.strip()
     assert new == f"/opt/aizoomdoc/releases/{commit}"
     assert machine.run(f"test -f {new}/CONVERGE_UPDATE && test -d {old}/.venv").returncode == 0

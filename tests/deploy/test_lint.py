@@ -44,14 +44,69 @@ def test_role_scenario_syntax(role: str) -> None:
 
 @pytest.mark.parametrize("role", ROLES)
 def test_role_layout(role: str) -> None:
+    """The standard folders where the role has content for them, and no placeholder folders."""
     base = REPO / "roles" / role
-    for part in ("defaults/main.yml", "tasks/main.yml", "handlers/main.yml", "meta/main.yml",
+    for part in ("defaults/main.yml", "tasks/main.yml", "meta/main.yml",
                  "README.md", "tests/inventory", "tests/test.yml"):
         assert (base / part).is_file(), part
-    assert (base / "templates").is_dir()
+    for folder in ("handlers", "vars", "templates", "files"):
+        if (base / folder).exists():
+            names = sorted(path.name for path in (base / folder).iterdir())
+            assert names and ".gitkeep" not in names, f"{folder}/ holds no content: {names}"
+    if (base / "handlers").exists():
+        handlers = yaml.safe_load((base / "handlers/main.yml").read_text())
+        assert handlers, "handlers/main.yml is empty"
     meta = yaml.safe_load((base / "meta/main.yml").read_text())
     platforms = {p["name"] for p in meta["galaxy_info"]["platforms"]}
     assert platforms == {"Ubuntu", "Debian"}
+
+
+def _role_tasks() -> list[tuple[str, dict]]:
+    """(file, task) for every task and handler of every role (blocks flattened)."""
+    found = []
+
+    def walk(path: str, tasks: list) -> None:
+        for task in tasks or []:
+            found.append((path, task))
+            for key in ("block", "rescue", "always"):
+                walk(path, task.get(key))
+
+    for role in ROLES:
+        for folder in ("tasks", "handlers"):
+            for path in sorted((REPO / "roles" / role / folder).glob("*.yml")):
+                walk(str(path.relative_to(REPO)), yaml.safe_load(path.read_text()))
+    return found
+
+
+def _modules(task: dict) -> set[str]:
+    return {key.removeprefix("ansible.builtin.") for key in task}
+
+
+def _apt_names(task: dict) -> list[str]:
+    names = (task.get("ansible.builtin.apt") or {}).get("name") or []
+    return [names] if isinstance(names, str) else names
+
+
+def test_one_role_owns_each_thing() -> None:
+    """The app user, git and nginx -t each live in one place."""
+    tasks = _role_tasks()
+    users = {path for path, task in tasks if _modules(task) & {"user", "group"}}
+    assert users == {"roles/aizoomdoc/tasks/user.yml"}, users
+    git = {path for path, task in tasks if "git" in _apt_names(task)}
+    assert git == {"roles/aizoomdoc/tasks/code_git.yml"}, git
+    packages = yaml.safe_load((REPO / "roles/aizoomdoc/defaults/main.yml").read_text())
+    assert "git" not in packages["aizoomdoc_os_packages"]
+    nginx_t = {path for path, task in tasks if "nginx -t" in yaml.safe_dump(task)}
+    assert nginx_t == {"roles/nginx/handlers/main.yml"}, nginx_t
+
+
+def test_deleted_chats_are_purged_by_the_app_not_a_timer() -> None:
+    variables = yaml.safe_load((REPO / "roles/aizoomdoc/vars/main.yml").read_text())
+    jobs = {job["name"]: job["command"] for job in variables["aizoomdoc_maintenance_jobs"]}
+    assert set(jobs) == {"cache-prune", "logs-prune", "backup"}
+    assert not any("chats purge" in command for command in jobs.values())
+    assert "PURGE_INTERVAL_SECONDS" in variables["aizoomdoc_env_base"]
+    assert "aizoomdoc-chats-purge" in variables["aizoomdoc_retired_timers"]
 
 
 @pytest.mark.parametrize("role", ROLES)
