@@ -65,6 +65,15 @@ def server_env(data_dir: Path, port: int, **extra: object) -> dict[str, str]:
     return env
 
 
+def chat_config(env: dict[str, str]) -> dict[str, str]:
+    """What `chat_sql` needs to read the chat database of a server started with `env`."""
+    return {
+        "CHAT_DB": env.get("CHAT_DB", "sqlite"),
+        "DATA_DIR": env["DATA_DIR"],
+        "SUPABASE_URL": env.get("SUPABASE_URL", ""),
+    }
+
+
 def flask(env: dict, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [str(BIN / "flask"), *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import signal
 import time
 from dataclasses import dataclass
@@ -13,7 +14,16 @@ import pytest
 import requests
 
 from tests.fakes.gemini import API_KEY, FakeGemini, Reply
-from tests.server.conftest import SSE, LiveServer, flask, free_port, server_env, start_server
+from tests.server.conftest import (
+    SSE,
+    LiveServer,
+    chat_config,
+    flask,
+    free_port,
+    server_env,
+    start_server,
+)
+from tests.support.backends import chat_sql
 
 ANSWER = {
     "needs_more_evidence": False,
@@ -263,3 +273,68 @@ def test_no_slot_leaks_after_many_runs_with_cancellations(setup, servers):
     ready = requests.get(f"{server.url}/health/ready", timeout=10).json()
     assert ready["queue"]["active"] == 0 and ready["queue"]["waiting"] == 0
     assert ready["queue"]["runs_here"] == 0
+
+
+WORKER_LABEL = re.compile(r'aizoomdoc_runs_active\{worker="(\d+)"\}')
+
+
+def _worker_of(response: requests.Response) -> int:
+    """The pid of the worker that answered a `/metrics` scrape."""
+    match = WORKER_LABEL.search(response.text)
+    assert response.status_code == 200 and match, response.text[:500]
+    return int(match.group(1))
+
+
+def _streams_served(text: str, worker: int) -> float:
+    pattern = (
+        r'aizoomdoc_http_requests_total\{method="GET",route="/chats/<chat_id>/stream",'
+        rf'status="200",worker="{worker}"\}} (\S+)'
+    )
+    match = re.search(pattern, text)
+    return float(match.group(1)) if match else 0.0
+
+
+def test_a_stream_served_by_the_worker_not_running_the_answer(setup, servers):
+    """Two workers: the answer runs in the worker whose stream started it; a second client whose
+    connection went to the other worker follows it from the database to the end."""
+    server = setup.server(servers, WEB_CONCURRENCY=2, METRICS_ENABLED="true")
+    setup.fake.add(slow(delay=0.1))
+    pinned: dict[int, requests.Session] = {}  # keep-alive connections, one per worker
+    for _ in range(200):
+        session = requests.Session()
+        worker = _worker_of(session.get(f"{server.url}/metrics", timeout=10))
+        pinned.setdefault(worker, session)
+        if len(pinned) == 2:
+            break
+    assert len(pinned) == 2, "connections never reached the second worker"
+    (runner, first), (follower_pid, second) = pinned.items()
+    headers = login(server, setup.token)
+    chat_id = question(server, headers, setup.document_id)
+
+    started = SSE(
+        first.get(f"{server.url}/chats/{chat_id}/stream", headers=headers, stream=True, timeout=60)
+    )
+    started.until("processing_started")
+    response = second.get(
+        f"{server.url}/chats/{chat_id}/stream", headers=headers, stream=True, timeout=60
+    )
+    assert response.status_code == 200
+    followed = list(SSE(response))
+    rest = list(started)
+
+    assert followed[-1][1] == "completed" and rest[-1][1] == "completed"
+    names = [event for _, event, _ in followed]
+    assert "llm_final" in names and "llm_token" not in names  # tokens are live only
+    assert names.count("completed") == 1
+    assert len(setup.fake.generations()) == 1  # answered once
+    # who did what, from each worker's own counters (and the run's record)
+    assert _worker_of(first.get(f"{server.url}/metrics", timeout=10)) == runner
+    assert _worker_of(second.get(f"{server.url}/metrics", timeout=10)) == follower_pid
+    assert _streams_served(first.get(f"{server.url}/metrics", timeout=10).text, runner) == 1
+    assert _streams_served(second.get(f"{server.url}/metrics", timeout=10).text, follower_pid) == 1
+    ran_in = chat_sql(
+        chat_config(server.env), "SELECT worker FROM chat_runs WHERE chat_id = ?", (chat_id,)
+    )
+    assert [worker.rsplit(":", 1)[1] for (worker,) in ran_in] == [str(runner)]
+    saved = history(server, headers, chat_id)
+    assert saved[-1]["content"] == ANSWER["answer_markdown"]
