@@ -1,14 +1,18 @@
-"""Shared fixtures: a real app on real SQLite files in a temporary DATA_DIR, and users."""
+"""Shared fixtures: a real app on real SQLite files in a temporary DATA_DIR (or, under the
+`tests.support.production_backends` plugin, on Supabase and S3 stand-ins), and users."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tests.support import backends
+from tests.support.backends import production_settings
 from webapp import create_app
 from webapp.auth.tokens import generate_static_token, hash_token
 
@@ -16,11 +20,26 @@ from webapp.auth.tokens import generate_static_token, hash_token
 pytest_plugins = ["tests.support.fixtures", "tests.support.chat_session"]
 
 ROOT = Path(__file__).resolve().parent.parent
-SAMPLES = (ROOT.parent / "shared" / "samples").resolve()
 TEST_SECRET = "test-secret-" + "x" * 40
 
 
-def app_settings(data_dir: Path, **extra) -> dict:
+def find_samples(root: Path = ROOT, env: dict | None = None) -> Path:
+    """The third-party samples folder: $AIZOOMDOC_SAMPLES, else `shared/samples` next to the
+    repository or in any folder above it (a clone elsewhere still finds them). When none
+    exists, the first candidate is returned (tests then skip naming it)."""
+    env = os.environ if env is None else env
+    if env.get("AIZOOMDOC_SAMPLES"):
+        return Path(env["AIZOOMDOC_SAMPLES"]).expanduser().resolve()
+    candidates = [folder / "shared" / "samples" for folder in root.resolve().parents]
+    return next((path for path in candidates if path.is_dir()), candidates[0])
+
+
+SAMPLES = find_samples()
+
+
+def app_settings(data_dir: Path, **extra: Any) -> dict[str, Any]:
+    """Settings of a test app; the backends follow the session's choice (embedded unless the
+    production plugin is on), and anything in `extra` wins."""
     return {
         "TESTING": True,
         "DEBUG": False,
@@ -32,8 +51,18 @@ def app_settings(data_dir: Path, **extra) -> dict:
         "PROJECTS_DB": "sqlite",
         "STORAGE": "local",
         "LLM_PROVIDER": "local",
+        **production_settings(extra),
         **extra,
     }
+
+
+@pytest.fixture(autouse=True)
+def bound_backends(request: pytest.FixtureRequest) -> Iterator[None]:
+    """`app_settings` and `chat_sql` reach the running test's database and bucket through this
+    (they are made on first use, and only under the production plugin by `app_settings`)."""
+    backends.bind(request)
+    yield
+    backends.bind(None)
 
 
 @pytest.fixture
@@ -86,10 +115,25 @@ def bob(make_user) -> User:
 
 
 def samples_dir(name: str) -> Path:
+    """A folder of the third-party samples. Deliberately a skip even under CI: the samples are
+    data from outside the repository, which a CI machine may not have."""
     path = SAMPLES / name
     if not path.is_dir():
-        pytest.skip(f"samples folder {path} not present")
+        pytest.skip(f"samples folder {path} not present (set AIZOOMDOC_SAMPLES)")
     return path
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--server-workers",
+        type=int,
+        default=1,
+        help="gunicorn workers of each server the tests in tests/server start (default 1)",
+    )
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"gunicorn workers per test server: {config.getoption('--server-workers')}"
 
 
 os.environ.setdefault("AIZOOMDOC_TESTING", "1")

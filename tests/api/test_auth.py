@@ -9,6 +9,13 @@ import jwt as pyjwt
 from tests.conftest import TEST_SECRET
 
 
+def _error(response, status: int, code: str) -> dict:
+    assert response.status_code == status, response.get_data(as_text=True)
+    body = response.json
+    assert body["error"] == code and body["message"] == body["detail"], body
+    return body
+
+
 def test_exchange_returns_token_and_user(client, alice):
     response = client.post("/auth/exchange", json={"static_token": alice.token})
     assert response.status_code == 200
@@ -25,20 +32,22 @@ def test_exchange_returns_token_and_user(client, alice):
 def test_exchange_ignores_unknown_keys_and_trims(client, alice):
     response = client.post("/auth/exchange", json={"static_token": f" {alice.token} ", "x": 1})
     assert response.status_code == 200
+    assert response.json["user"]["id"] == alice.id and response.json["token_type"] == "bearer"
+    headers = {"Authorization": f"Bearer {response.json['access_token']}"}
+    assert client.get("/me", headers=headers).json["user"]["username"] == "alice"
 
 
 def test_exchange_unknown_token_401(client):
     response = client.post("/auth/exchange", json={"static_token": "nope"})
-    assert response.status_code == 401
-    assert response.json["error"] == "invalid_static_token"
-    assert response.json["message"] == response.json["detail"]
+    _error(response, 401, "invalid_static_token")
+    assert "access_token" not in response.json
 
 
 def test_exchange_validation(client):
-    assert client.post("/auth/exchange", json={}).status_code == 422
+    missing = _error(client.post("/auth/exchange", json={}), 422, "validation_error")
+    assert missing["details"] == {"static_token": ["Missing data for required field."]}
     response = client.post("/auth/exchange", json={"static_token": 5})
-    assert response.status_code == 422
-    assert "static_token" in response.json["details"]
+    assert "static_token" in _error(response, 422, "validation_error")["details"]
     bad = client.post("/auth/exchange", data="{not json", content_type="application/json")
     assert bad.status_code == 400
     assert bad.json["message"] == "Request body is not valid JSON."
@@ -49,7 +58,9 @@ def test_blocked_user_cannot_exchange_or_call(app, client, alice):
         from webapp.stores import chat_db
 
         chat_db().update_user(alice.id, status="blocked")
-    assert client.post("/auth/exchange", json={"static_token": alice.token}).status_code == 403
+    refused = client.post("/auth/exchange", json={"static_token": alice.token})
+    assert _error(refused, 403, "user_blocked")["message"] == "User is blocked."
+    assert "access_token" not in refused.json
     for method, path in (
         ("get", "/me"),
         ("get", "/chats"),
@@ -58,8 +69,7 @@ def test_blocked_user_cannot_exchange_or_call(app, client, alice):
         ("get", "/projects/tree"),
     ):
         response = getattr(client, method)(path, headers=alice.headers, json={})
-        assert response.status_code == 403, path
-        assert response.json["error"] == "user_blocked"
+        _error(response, 403, "user_blocked")
 
 
 def test_inactive_user_gets_403(app, client, alice):
@@ -67,7 +77,8 @@ def test_inactive_user_gets_403(app, client, alice):
         from webapp.stores import chat_db
 
         chat_db().update_user(alice.id, status="inactive")
-    assert client.get("/me", headers=alice.headers).status_code == 403
+    body = _error(client.get("/me", headers=alice.headers), 403, "user_inactive")
+    assert body["message"] == "User is inactive."
 
 
 def _forge(claims: dict, secret: str = TEST_SECRET) -> str:
@@ -79,27 +90,46 @@ def test_every_bad_token_is_401(client, alice):
     now = int(time.time())
     tampered = alice.access[:-4] + ("AAAA" if not alice.access.endswith("AAAA") else "BBBB")
     cases = {
-        "tampered": tampered,
-        "wrong secret": _forge(good, "another-secret-" + "y" * 40),
-        "expired": _forge({**good, "exp": now - 10, "iat": now - 100}),
-        "malformed": "not.a.jwt",
-        "garbage": "abc",
-        "none alg": pyjwt.encode(good, None, algorithm="none") if hasattr(pyjwt, "encode") else "x",
-        "unknown user": _forge({**good, "sub": "00000000-0000-0000-0000-000000000000"}),
-        "refresh type": _forge({**good, "type": "refresh"}),
+        "tampered": (tampered, "invalid_token", "Signature verification failed"),
+        "wrong secret": (
+            _forge(good, "another-secret-" + "y" * 40),
+            "invalid_token",
+            "Signature verification failed",
+        ),
+        "expired": (
+            _forge({**good, "exp": now - 10, "iat": now - 100}),
+            "token_expired",
+            "Token has expired",
+        ),
+        "malformed": ("not.a.jwt", "invalid_token", "Invalid token"),
+        "garbage": ("abc", "invalid_token", "Invalid token"),
+        "none alg": (
+            pyjwt.encode(good, None, algorithm="none"),
+            "invalid_token",
+            "alg value is not allowed",
+        ),
+        "unknown user": (
+            _forge({**good, "sub": "00000000-0000-0000-0000-000000000000"}),
+            "invalid_token",
+            "no longer exists",
+        ),
+        "refresh type": (_forge({**good, "type": "refresh"}), "invalid_token", "non-refresh"),
     }
-    for name, token in cases.items():
+    for name, (token, code, words) in cases.items():
         response = client.get("/me", headers={"Authorization": f"Bearer {token}"})
-        assert response.status_code == 401, (name, response.json)
-        assert response.json["error"] and response.json["message"]
-    assert client.get("/me").status_code == 401
-    assert client.get("/me", headers={"Authorization": "Basic abc"}).status_code == 401
+        body = _error(response, 401, code)
+        assert words in body["message"], (name, body)
+        assert response.headers["WWW-Authenticate"] == "Bearer", name
+        assert "user" not in body
+    for headers in ({}, {"Authorization": "Basic abc"}):
+        body = _error(client.get("/me", headers=headers), 401, "missing_token")
+        assert body["message"] == "Missing bearer token: send 'Authorization: Bearer <token>'."
 
 
 def test_logout_revokes_presented_token(client, alice, make_user):
     assert client.get("/me", headers=alice.headers).status_code == 200
     response = client.post("/auth/logout", headers=alice.headers)
-    assert response.status_code == 200 and response.json["message"]
+    assert response.status_code == 200 and response.json == {"message": "Logged out"}
     revoked = client.get("/me", headers=alice.headers)
     assert revoked.status_code == 401
     assert revoked.json["error"] == "token_revoked"
@@ -108,7 +138,8 @@ def test_logout_revokes_presented_token(client, alice, make_user):
 
 
 def test_logout_without_token(client):
-    assert client.post("/auth/logout").status_code == 200
+    response = client.post("/auth/logout")
+    assert response.status_code == 200 and response.json == {"message": "Logged out"}
 
 
 def test_status_cache_applies_within_its_window(tmp_path):
@@ -126,10 +157,11 @@ def test_status_cache_applies_within_its_window(tmp_path):
         user = chat_db().create_user("carol", hash_token(token))
     access = client.post("/auth/exchange", json={"static_token": token}).json["access_token"]
     headers = {"Authorization": f"Bearer {access}"}
-    assert client.get("/me", headers=headers).status_code == 200
+    assert client.get("/me", headers=headers).json["user"]["status"] == "active"
     with app.app_context():
         chat_db().update_user(user["id"], status="blocked")
-    assert client.get("/me", headers=headers).status_code == 200  # still cached
+    cached = client.get("/me", headers=headers)  # still cached as active
+    assert cached.status_code == 200 and cached.json["user"]["status"] == "active"
     with app.app_context():
         forget_user(user["id"])
-    assert client.get("/me", headers=headers).status_code == 403
+    _error(client.get("/me", headers=headers), 403, "user_blocked")

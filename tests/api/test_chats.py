@@ -6,6 +6,25 @@ import uuid
 
 import pytest
 
+from tests.support.chat_session import parse_sse
+
+CHAT_NOT_FOUND = "chat_not_found"
+
+
+def _error(response, status: int, code: str) -> dict:
+    """The JSON error body of a refused request (every error has the same shape)."""
+    assert response.status_code == status, response.get_data(as_text=True)
+    body = response.json
+    assert body["error"] == code and body["message"] == body["detail"], body
+    return body
+
+
+def _stream(client, user, chat_id, query=""):
+    response = client.get(f"/chats/{chat_id}/stream{query}", headers=user.headers)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/event-stream")
+    return parse_sse(response.get_data(as_text=True))
+
 
 def _chat(client, user, **body):
     response = client.post("/chats", json=body, headers=user.headers)
@@ -29,10 +48,10 @@ def test_create_chat_defaults_title(client, alice):
 
 
 def test_create_chat_validation(client, alice):
-    assert client.post("/chats", json={"title": 5}, headers=alice.headers).status_code == 422
-    assert (
-        client.post("/chats", json={"title": "x" * 501}, headers=alice.headers).status_code == 422
-    )
+    for title in (5, "x" * 501):
+        response = client.post("/chats", json={"title": title}, headers=alice.headers)
+        assert "title" in _error(response, 422, "validation_error")["details"]
+    assert client.get("/chats", headers=alice.headers).json == []
 
 
 def test_list_chats_order_limit_and_owner(client, alice, bob):
@@ -77,7 +96,7 @@ def test_history_limit_and_before(client, alice):
     ]
     assert [m["id"] for m in older] == ids[1:3]
     unknown = client.get(f"/chats/{chat['id']}?before={uuid.uuid4()}", headers=alice.headers)
-    assert unknown.status_code == 404
+    _error(unknown, 404, "message_not_found")
 
 
 def test_post_message_validation(client, alice):
@@ -139,17 +158,68 @@ def test_other_users_chat_is_404_everywhere(client, alice, bob):
         client.get(f"/chats/{chat['id']}", headers=bob.headers),
         client.post(f"/chats/{chat['id']}/messages", json={"content": "hi"}, headers=bob.headers),
         client.delete(f"/chats/{chat['id']}", headers=bob.headers),
+        client.get(f"/chats/{chat['id']}/stream", headers=bob.headers),
     ]
     for response in checks:
-        assert response.status_code == 404 and response.json["error"] == "chat_not_found"
-    assert client.get(f"/chats/{chat['id']}", headers=alice.headers).status_code == 200
+        _error(response, 404, CHAT_NOT_FOUND)
+    history = client.get(f"/chats/{chat['id']}", headers=alice.headers).json
+    assert [m["content"] for m in history["messages"]] == ["Какая толщина стены?"]
     assert client.get("/chats", headers=bob.headers).json == []
 
 
-def test_admin_sees_other_users_chat(client, alice, make_user):
+def test_admin_reads_and_deletes_others_chats_but_does_not_write_into_them(
+    app, client, alice, make_user
+):
+    """Admins moderate: they read any chat (and follow its answers) and may delete it; they may
+    not ask in it (403), since a question there would read as the owner's and run as theirs."""
     admin = make_user("root", role="admin")
-    chat = _chat(client, alice)
-    assert client.get(f"/chats/{chat['id']}", headers=admin.headers).status_code == 200
+    chat = _chat(client, alice, title="Кладка")
+    question = _message(client, alice, chat["id"], "Где ось 1?").json
+
+    read = client.get(f"/chats/{chat['id']}", headers=admin.headers)
+    assert read.status_code == 200
+    assert read.json["user_id"] == "alice" and read.json["title"] == "Кладка"
+    assert [m["id"] for m in read.json["messages"]] == [question["id"]]
+
+    posted = client.post(
+        f"/chats/{chat['id']}/messages", json={"content": "Мой вопрос"}, headers=admin.headers
+    )
+    assert _error(posted, 403, "not_chat_owner")["message"] == (
+        "Only the chat's owner can ask questions in it."
+    )
+    assert [
+        (seq, name, data["code"]) for seq, name, data in _stream(client, admin, chat["id"])
+    ] == [
+        (1, "error", "not_chat_owner")
+    ]  # nor start the answer to the owner's question
+    with app.app_context():
+        from webapp.stores import chat_db
+
+        assert chat_db().latest_run(question["id"]) is None
+    history = client.get(f"/chats/{chat['id']}", headers=alice.headers).json["messages"]
+    assert [m["content"] for m in history] == ["Где ось 1?"]
+
+    answered = _stream(client, alice, chat["id"])
+    assert answered[-1][1] == "completed"
+    followed = _stream(client, admin, chat["id"])  # the owner's answer, replayed
+    assert [(seq, name) for seq, name, _ in followed] == [
+        (seq, name) for seq, name, _ in answered if name != "llm_token"
+    ]
+    rerun = _stream(client, admin, chat["id"], "?rerun=1")
+    assert [(name, data["code"]) for _, name, data in rerun] == [("error", "not_chat_owner")]
+
+    own = _chat(client, admin)  # in their own chats admins ask as anyone does
+    assert _message(client, admin, own["id"]).status_code == 201
+
+    deleted = client.delete(f"/chats/{chat['id']}", headers=admin.headers)
+    assert deleted.status_code == 202
+    assert deleted.json == {"message": "Deletion scheduled", "chat_id": chat["id"]}
+    _error(client.get(f"/chats/{chat['id']}", headers=alice.headers), 404, CHAT_NOT_FOUND)
+    assert client.get("/chats", headers=alice.headers).json == []
+    with app.app_context():
+        from webapp.stores import chat_db
+
+        assert [job["chat_id"] for job in chat_db().pending_deletions()] == [chat["id"]]
 
 
 def test_bob_cannot_attach_alices_file(client, alice, bob):
@@ -160,7 +230,8 @@ def test_bob_cannot_attach_alices_file(client, alice, bob):
     )
     chat = _chat(client, bob)
     response = _message(client, bob, chat["id"], "x", attached_file_ids=[upload.json["id"]])
-    assert response.status_code == 422
+    body = _error(response, 422, "validation_error")
+    assert body["details"] == {"attached_file_ids": [f"unknown file {upload.json['id']}"]}
 
 
 def test_delete_hides_at_once(client, alice):
@@ -169,11 +240,11 @@ def test_delete_hides_at_once(client, alice):
     assert response.status_code == 202
     assert response.json == {"message": "Deletion scheduled", "chat_id": chat["id"]}
     assert client.get("/chats", headers=alice.headers).json == []
-    assert client.get(f"/chats/{chat['id']}", headers=alice.headers).status_code == 404
-    assert client.delete(f"/chats/{chat['id']}", headers=alice.headers).status_code == 404
+    _error(client.get(f"/chats/{chat['id']}", headers=alice.headers), 404, CHAT_NOT_FOUND)
+    _error(client.delete(f"/chats/{chat['id']}", headers=alice.headers), 404, CHAT_NOT_FOUND)
 
 
 @pytest.mark.parametrize("chat_id", ["nope", str(uuid.uuid4()), "' OR 1=1 --"])
 def test_unknown_chat_ids(client, alice, chat_id):
-    assert client.get(f"/chats/{chat_id}", headers=alice.headers).status_code == 404
-    assert _message(client, alice, chat_id).status_code == 404
+    _error(client.get(f"/chats/{chat_id}", headers=alice.headers), 404, CHAT_NOT_FOUND)
+    _error(_message(client, alice, chat_id), 404, CHAT_NOT_FOUND)

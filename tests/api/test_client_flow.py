@@ -58,7 +58,8 @@ def test_aizoomdoc_client_session(app, client, alice):
     upload = client.post(
         "/files/upload", headers=headers, data={"file": (io.BytesIO(b"%PDF-1.4"), "plan.pdf")}
     )
-    assert upload.status_code == 201
+    assert upload.status_code == 201 and upload.json["size_bytes"] == 8
+    assert client.get(f"/files/{upload.json['id']}", headers=headers).json["filename"] == "plan.pdf"
 
     nodes = client.get(
         "/projects/tree",
@@ -70,5 +71,6 @@ def test_aizoomdoc_client_session(app, client, alice):
     found = client.get("/projects/search", headers=headers, query_string={"q": "кладочные"}).json
     assert [n["id"] for n in found] == [doc["id"]]
 
-    assert client.post("/auth/logout", headers=headers).status_code == 200
-    assert client.get("/me", headers=headers).status_code == 401
+    assert client.post("/auth/logout", headers=headers).json == {"message": "Logged out"}
+    after = client.get("/me", headers=headers)
+    assert after.status_code == 401 and after.json["error"] == "token_revoked"

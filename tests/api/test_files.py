@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import io
+import time
 import urllib.parse
 import uuid
-from pathlib import Path
 
-from tests.conftest import app_settings
+import requests
+from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+
+from tests.conftest import TEST_SECRET, app_settings
+from tests.support.backends import chat_sql
 from webapp import create_app
 
 
@@ -15,6 +19,31 @@ def _upload(client, user, data: bytes, name="plan.pdf", mime="application/pdf"):
     return client.post(
         "/files/upload", headers=user.headers, data={"file": (io.BytesIO(data), name, mime)}
     )
+
+
+def _error(response, status: int, code: str) -> dict:
+    assert response.status_code == status, response.get_data(as_text=True)
+    body = response.json
+    assert body["error"] == code and body["message"] == body["detail"], body
+    return body
+
+
+def _fetch(client, url: str) -> tuple[int, bytes]:
+    """A link as a client without our auth headers follows it: our own `/images/...` link
+    (embedded storage) through the app, the bucket's presigned URL (S3) over HTTP."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.path.startswith("/images/") and parts.hostname == "localhost":
+        response = client.get(parts.path)
+        return response.status_code, response.data
+    response = requests.get(url, timeout=10)
+    return response.status_code, response.content
+
+
+def _keys(app, prefix: str = "") -> list[str]:
+    with app.app_context():
+        from webapp.stores import objects
+
+        return [info.key for info in objects().list(prefix)]
 
 
 def test_upload_and_info(app, client, alice):
@@ -26,13 +55,14 @@ def test_upload_and_info(app, client, alice):
     assert body["storage_path"].startswith("uploads/alice/") and body["storage_path"].endswith(
         ".pdf"
     )
-    stored = Path(app.config["DATA_DIR"]) / "objects" / body["storage_path"]
-    assert stored.read_bytes() == b"%PDF-1.4 test"
+    with app.app_context():
+        from webapp.stores import objects
+
+        assert objects().get(body["storage_path"]) == b"%PDF-1.4 test"
     info = client.get(f"/files/{body['id']}", headers=alice.headers).json
     assert info["source_type"] == "user_upload" and info["id"] == body["id"]
-    url = urllib.parse.urlsplit(info["external_url"])
-    fetched = client.get(url.path)  # no auth header: the link itself is the capability
-    assert fetched.status_code == 200 and fetched.data == b"%PDF-1.4 test"
+    # no auth header: the link itself is the capability
+    assert _fetch(client, info["external_url"]) == (200, b"%PDF-1.4 test")
 
 
 def test_upload_keeps_unicode_name_and_sanitises_key(client, alice):
@@ -42,9 +72,12 @@ def test_upload_keeps_unicode_name_and_sanitises_key(client, alice):
 
 
 def test_upload_requires_file(client, alice):
-    assert client.post("/files/upload", headers=alice.headers, data={}).status_code == 422
-    response = client.post("/files/upload", headers=alice.headers, json={"file": "x"})
-    assert response.status_code in (415, 422)
+    for response in (
+        client.post("/files/upload", headers=alice.headers, data={}),
+        client.post("/files/upload", headers=alice.headers, json={"file": "x"}),
+    ):
+        body = _error(response, 422, "validation_error")
+        assert body["details"] == {"file": ["Missing data for required field."]}
 
 
 def test_oversize_upload_413_leaves_nothing(tmp_path):
@@ -59,55 +92,74 @@ def test_oversize_upload_413_leaves_nothing(tmp_path):
         chat_db().create_user("dave", hash_token(token))
     access = client.post("/auth/exchange", json={"static_token": token}).json["access_token"]
     headers = {"Authorization": f"Bearer {access}"}
-    just_over = b"x" * (1024 * 1024 + 1)
-    way_over = b"x" * (3 * 1024 * 1024)
-    for payload in (just_over, way_over):
+    just_over = b"x" * (1024 * 1024 + 1)  # read by the store, which stops past the limit
+    way_over = b"x" * (3 * 1024 * 1024)  # refused by werkzeug before the body is read
+    for payload, code, message in (
+        (just_over, "file_too_large", "File is larger than 1 MB."),
+        (way_over, "payload_too_large", "Request body too large."),
+    ):
         response = client.post(
             "/files/upload", headers=headers, data={"file": (io.BytesIO(payload), "big.bin")}
         )
-        assert response.status_code == 413, response.json
-        assert response.json["error"] in ("file_too_large", "payload_too_large")
-    objects = Path(app.config["DATA_DIR"]) / "objects"
-    assert not objects.exists() or [p for p in objects.rglob("*") if p.is_file()] == []
-    import sqlite3
-
-    with sqlite3.connect(Path(app.config["DATA_DIR"]) / "chat.db") as conn:
-        assert conn.execute("SELECT count(*) FROM storage_files").fetchone()[0] == 0
+        assert _error(response, 413, code)["message"] == message
+    assert _keys(app) == []
+    assert chat_sql(app.config, "SELECT count(*) FROM storage_files") == [(0,)]
     ok = client.post(
         "/files/upload", headers=headers, data={"file": (io.BytesIO(b"x" * 1024 * 1024), "ok.bin")}
     )
-    assert ok.status_code == 201
+    assert ok.status_code == 201 and ok.json["size_bytes"] == 1024 * 1024
+    assert _keys(app) == [ok.json["storage_path"]]
 
 
 def test_other_users_file_404(client, alice, bob):
     file_id = _upload(client, alice, b"secret").json["id"]
-    assert client.get(f"/files/{file_id}", headers=bob.headers).status_code == 404
-    assert client.get(f"/files/{uuid.uuid4()}", headers=alice.headers).status_code == 404
+    _error(client.get(f"/files/{file_id}", headers=bob.headers), 404, "file_not_found")
+    _error(client.get(f"/files/{uuid.uuid4()}", headers=alice.headers), 404, "file_not_found")
+    assert client.get(f"/files/{file_id}", headers=alice.headers).json["id"] == file_id
 
 
-def test_image_links_reject_tampering(client, alice):
-    info = client.get(
-        f"/files/{_upload(client, alice, b'abc').json['id']}", headers=alice.headers
-    ).json
-    path = urllib.parse.urlsplit(info["external_url"]).path
-    assert client.get(path[:-3] + "xyz").status_code == 404
-    assert client.get("/images/garbage").status_code == 404
-
-
-def test_image_links_expire(tmp_path, monkeypatch):
-    app = create_app(app_settings(tmp_path, IMAGE_URL_TTL_SECONDS=60))
+def test_image_links_reject_tampering(app, client, alice):
     with app.test_request_context():
-        from webapp.links import sign_key, unsign_key
+        from webapp.links import sign_key
 
-        token = sign_key("chat_images/x.png")
-        assert unsign_key(token) == "chat_images/x.png"
-        import itsdangerous.timed
+        token = sign_key(_upload(client, alice, b"abc").json["storage_path"])
+    assert client.get(f"/images/{token}").data == b"abc"
+    for path in (f"/images/{token[:-3]}xyz", "/images/garbage"):
+        body = _error(client.get(path), 404, "image_not_found")
+        assert body["message"] == "Image link is invalid or has expired."
 
-        real = itsdangerous.timed.TimestampSigner.get_timestamp
-        monkeypatch.setattr(
-            itsdangerous.timed.TimestampSigner, "get_timestamp", lambda self: real(self) + 3600
-        )
-        assert unsign_key(token) is None
+
+class _HourAgo(TimestampSigner):
+    """Signs as if it were an hour ago: the token such a link carries an hour later."""
+
+    def get_timestamp(self) -> int:
+        return int(time.time()) - 3600
+
+
+def test_expired_image_link_is_404_over_http(tmp_path):
+    """A real link signed with the server's key, older than IMAGE_URL_TTL_SECONDS, fetched over
+    HTTP: 404 with the JSON error body (not 500), while a fresh link to the same object works."""
+    app = create_app(app_settings(tmp_path, IMAGE_URL_TTL_SECONDS=60))
+    client = app.test_client()
+    key = "chat_images/11111111-2222-3333-4444-555555555555/plan_overview.png"
+    with app.test_request_context():
+        from webapp.links import SALT, sign_key
+        from webapp.stores import objects
+
+        objects().put(key, b"\x89PNG image", "image/png")
+        fresh = sign_key(key)
+    old = URLSafeTimedSerializer(TEST_SECRET, salt=SALT, signer=_HourAgo).dumps(key)
+    assert old != fresh
+
+    response = client.get(f"/images/{fresh}")
+    assert response.status_code == 200 and response.data == b"\x89PNG image"
+    assert response.mimetype == "image/png"
+    expired = client.get(f"/images/{old}")
+    assert expired.mimetype == "application/json"
+    body = _error(expired, 404, "image_not_found")
+    assert body["message"] == "Image link is invalid or has expired."
+    long_lived = create_app(app_settings(tmp_path, IMAGE_URL_TTL_SECONDS=7200))
+    assert long_lived.test_client().get(f"/images/{old}").data == b"\x89PNG image"
 
 
 def test_upload_for_llm_local_engine(client, alice, bob):
@@ -123,7 +175,7 @@ def test_upload_for_llm_local_engine(client, alice, bob):
     assert body["mime_type"] == "text/plain" and body["size_bytes"] == 5
     info = client.get(f"/files/{body['id']}", headers=alice.headers).json
     assert info["source_type"] == "llm_upload"
-    assert client.get(f"/files/{body['id']}", headers=bob.headers).status_code == 404
+    _error(client.get(f"/files/{body['id']}", headers=bob.headers), 404, "file_not_found")
 
 
 def test_upload_for_llm_limit(client, alice):
@@ -131,5 +183,7 @@ def test_upload_for_llm_limit(client, alice):
     response = client.post(
         "/files/upload-for-llm", headers=alice.headers, data={"file": (big, "big.bin")}
     )
-    assert response.status_code == 413
-    assert client.post("/files/upload-for-llm", headers=alice.headers, data={}).status_code == 422
+    body = _error(response, 413, "file_too_large")
+    assert body["message"] == "Files for the language model are limited to 20 MB."
+    empty = client.post("/files/upload-for-llm", headers=alice.headers, data={})
+    assert "file" in _error(empty, 422, "validation_error")["details"]

@@ -117,4 +117,5 @@ def test_roles_lists_only_active(app, client, alice):
         "created_at",
         "updated_at",
     }
-    assert client.get("/prompts/roles").status_code == 401
+    anonymous = client.get("/prompts/roles")
+    assert anonymous.status_code == 401 and anonymous.json["error"] == "missing_token"

@@ -88,7 +88,8 @@ def test_client_filter_type_filter_all_nodes(client, alice, tree):
     ).json
     assert {n["code"] for n in docs} == {"133/23-ГК-АР4", "133/23-ГК-КР1"}
     bad = client.get("/projects/tree?node_type=planet", headers=alice.headers)
-    assert bad.status_code == 422
+    assert bad.status_code == 422 and bad.json["error"] == "validation_error"
+    assert bad.json["details"] == {"node_type": ["unknown node type"]}
 
 
 def test_include_files(client, alice, tree):
@@ -123,9 +124,10 @@ def test_search_is_not_a_filter_language(client, alice, tree):
 
 
 def test_search_validation_and_limit(client, alice, tree):
-    assert client.get("/projects/search", headers=alice.headers).status_code == 422
-    assert client.get("/projects/search?q=а&limit=0", headers=alice.headers).status_code == 422
-    assert client.get("/projects/search?q=а&limit=101", headers=alice.headers).status_code == 422
+    for query, field in (("", "q"), ("?q=а&limit=0", "limit"), ("?q=а&limit=101", "limit")):
+        response = client.get(f"/projects/search{query}", headers=alice.headers)
+        assert response.status_code == 422 and response.json["error"] == "validation_error"
+        assert list(response.json["details"]) == [field], query
     one = client.get("/projects/search?q=а&limit=1", headers=alice.headers).json
     assert len(one) == 1
     none = client.get("/projects/search?q=Кладочные&client_id=other", headers=alice.headers)
@@ -145,9 +147,10 @@ def test_document_results(client, alice, tree):
 
 def test_document_results_errors(client, alice, tree):
     missing = client.get(f"/projects/documents/{uuid.uuid4()}/results", headers=alice.headers)
-    assert missing.status_code == 404
+    assert missing.status_code == 404 and missing.json["error"] == "document_not_found"
     folder = client.get(
         f"/projects/documents/{tree['project']['id']}/results", headers=alice.headers
     )
     assert folder.status_code == 400 and folder.json["error"] == "not_a_document"
-    assert client.get(f"/projects/documents/{tree['ar']['id']}/results").status_code == 401
+    anonymous = client.get(f"/projects/documents/{tree['ar']['id']}/results")
+    assert anonymous.status_code == 401 and anonymous.json["error"] == "missing_token"

@@ -7,8 +7,20 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ROOT, TEST_SECRET
+from tests.support.backends import chat_sql
 from webapp.auth.tokens import hash_token
+
+
+def _exchange(client, token: str, status: int, error: str | None = None) -> None:
+    response = client.post("/auth/exchange", json={"static_token": token})
+    assert response.status_code == status, response.json
+    if error:
+        assert response.json["error"] == error
+    else:
+        assert response.json["token_type"] == "bearer"
 
 
 def test_init_is_idempotent(app):
@@ -25,10 +37,9 @@ def test_users_create_list_block_unblock_rotate(app, client):
     assert created.exit_code == 0, created.output
     token = created.stdout.strip().splitlines()[-1]
     assert len(token) >= 43
-    assert client.post("/auth/exchange", json={"static_token": token}).status_code == 200
-    with sqlite3.connect(Path(app.config["DATA_DIR"]) / "chat.db") as conn:
-        stored = conn.execute("SELECT static_token, token_hash FROM users").fetchone()
-    assert token not in stored and stored[1] == hash_token(token)
+    _exchange(client, token, 200)
+    stored = chat_sql(app.config, "SELECT static_token, token_hash FROM users")
+    assert len(stored) == 1 and token not in stored[0] and stored[0][1] == hash_token(token)
 
     duplicate = runner.invoke(args=["users", "create", "erin"])
     assert duplicate.exit_code != 0 and "already exists" in duplicate.output
@@ -37,18 +48,22 @@ def test_users_create_list_block_unblock_rotate(app, client):
     assert "erin" in listed.output and "active" in listed.output
 
     assert runner.invoke(args=["users", "block", "erin"]).exit_code == 0
-    assert client.post("/auth/exchange", json={"static_token": token}).status_code == 403
+    _exchange(client, token, 403, "user_blocked")
     assert runner.invoke(args=["users", "unblock", "erin"]).exit_code == 0
-    assert client.post("/auth/exchange", json={"static_token": token}).status_code == 200
+    _exchange(client, token, 200)
 
     rotated = runner.invoke(args=["users", "rotate-token", "erin"])
     new_token = rotated.stdout.strip().splitlines()[-1]
     assert new_token != token
-    assert client.post("/auth/exchange", json={"static_token": token}).status_code == 401
-    assert client.post("/auth/exchange", json={"static_token": new_token}).status_code == 200
+    _exchange(client, token, 401, "invalid_static_token")
+    _exchange(client, new_token, 200)
     assert runner.invoke(args=["users", "block", "nobody"]).exit_code != 0
 
 
+@pytest.mark.embedded_only(
+    "writes reference rows into chat.db; on PostgreSQL see "
+    "tests/production/test_whole_chat.py::test_app_moves_onto_a_reference_database"
+)
 def test_migrate_reference_tokens(app, client):
     """A reference database keeps tokens in plain text; migration hashes them in place."""
     with sqlite3.connect(Path(app.config["DATA_DIR"]) / "chat.db") as conn:
@@ -65,10 +80,7 @@ def test_migrate_reference_tokens(app, client):
     with sqlite3.connect(Path(app.config["DATA_DIR"]) / "chat.db") as conn:
         plain = conn.execute("SELECT count(*) FROM users WHERE static_token LIKE 'dev-%'")
         assert plain.fetchone()[0] == 0
-    exchange = client.post(
-        "/auth/exchange", json={"static_token": "Zq8v3LwX2mYk9pRt6sUe4aHj7bNc5dFg1"}
-    )
-    assert exchange.status_code == 200
+    _exchange(client, "Zq8v3LwX2mYk9pRt6sUe4aHj7bNc5dFg1", 200)
     assert "Hashed 0" in runner.invoke(args=["users", "migrate-tokens"]).output
 
 

@@ -42,7 +42,7 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
 class MachineUnavailable(Exception):
-    """This machine cannot run the container (the test skips with this reason)."""
+    """This machine cannot run the container (the test skips with this reason; fails under CI)."""
 
 
 def host_mirror() -> tuple[str, str]:

@@ -32,6 +32,8 @@ from deploy_machine import (
     wheelhouse,
 )
 
+from tests.support.requirements import missing
+
 REPO = Path(__file__).resolve().parents[2]
 DOMAIN = "aizoomdoc.test"
 WHEELHOUSE_INSIDE = "/opt/converge-wheelhouse"
@@ -43,10 +45,7 @@ def deploy_bin(tool: str) -> Path:
     venv = Path(os.environ.get("AIZOOMDOC_DEPLOY_VENV", REPO / ".venv-deploy"))
     path = venv / "bin" / tool
     if not path.exists():
-        message = f"{path} is missing: run scripts/setup-deploy-tests"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        missing(f"{path} is missing: run scripts/setup-deploy-tests")
     return path
 
 
@@ -173,22 +172,19 @@ def converge_suites() -> list[str]:
 def converged(request: pytest.FixtureRequest) -> Iterator[Converged]:
     """A fresh container with site.yml applied twice (the second run proves idempotence)."""
     suite = request.param
-    for name in ("wsgi.py", "requirements.txt", "gunicorn.conf.py"):
-        if not (REPO / name).exists():
-            pytest.skip(f"the application is not in the working tree yet ({name} is missing)")
     deploy_bin("ansible-playbook")
     started = time.monotonic()
     try:
         check_host()
         tarball = rootfs_tarball(host_mirror(), suite)
     except MachineUnavailable as reason:
-        pytest.skip(f"cannot run a machine container here: {reason}")
+        missing(f"cannot run a machine container here: {reason}")
     wheels = wheelhouse(REPO / "requirements.txt", image_facts(tarball))
     context = booted_machine(tarball, suite, DOMAIN, {wheels: WHEELHOUSE_INSIDE})
     try:
         machine = context.__enter__()
     except MachineUnavailable as reason:
-        pytest.skip(f"cannot run a machine container here: {reason}")
+        missing(f"cannot run a machine container here: {reason}")
     try:
         state = Converged(machine, suite)
         state.seconds["boot"] = time.monotonic() - started

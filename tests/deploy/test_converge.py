@@ -173,13 +173,14 @@ def test_sse_stream_passes_through_nginx(converged: Converged) -> None:
     assert message["status"] == 201, message
     stream = converged.client(path=f"/chats/{chat_id}/stream", ca=ca, headers=bearer, sse=True,
                               timeout=300)
-    if stream["status"] == 404:
-        pytest.skip("GET /chats/{id}/stream answers 404: the SSE route is not built yet")
     assert stream["status"] == 200, stream
     assert stream["headers"]["content-type"].startswith("text/event-stream")
     assert "content-encoding" not in stream["headers"]  # gzip would hold events back
     events = stream["events"]
-    assert events and events[-1]["event"] in ("completed", "error"), events[-3:]
+    # the deployed app runs the local engine over an empty projects tree: it answers that no
+    # document was found, and completes (an `error` here is a broken deployment)
+    assert events and events[-1]["event"] == "completed", events[-3:]
+    assert "llm_final" in [event["event"] for event in events], events
     for event in events:
         assert "event" in event and "id" in event
         json.loads(event["data"])

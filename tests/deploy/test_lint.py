@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 
 import pytest
 import yaml
 from deploy_support import REPO, ansible_env, deploy_bin
+
+from tests.support.requirements import require_tool
 
 ROLES = ("common", "firewall", "fail2ban", "nginx", "certbot", "aizoomdoc")
 INVENTORIES = ("example", "cluster-example", "vagrant")
@@ -160,8 +161,7 @@ def test_vault_examples_hold_placeholders_only() -> None:
 
 
 def test_vagrantfile_validates() -> None:
-    if shutil.which("vagrant") is None:
-        pytest.skip("vagrant is not installed (scripts/setup-deploy-tests installs it)")
+    require_tool("vagrant", "scripts/setup-deploy-tests installs it")
     result = subprocess.run(["vagrant", "validate", "--ignore-provider"], cwd=REPO,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr

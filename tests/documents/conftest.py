@@ -3,26 +3,24 @@
 from __future__ import annotations
 
 import base64
-import os
 import re
-import shutil
 import subprocess
 import zlib
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import SAMPLES
+from tests.support.requirements import require_tool
 from webapp.documents.demo import DemoSet, build_demo_set
-
-REPO = Path(__file__).resolve().parents[2]
-SAMPLES = Path(os.environ.get("AIZOOMDOC_SAMPLES", REPO.parent / "shared" / "samples"))
 
 
 def sample_text(*parts: str) -> str:
-    """Text of a sample file, or skip the test when the samples folder is not here."""
+    """Text of a sample file, or skip the test when the samples folder is not here (a skip even
+    under CI, on purpose: the samples are third-party data outside the repository)."""
     path = SAMPLES.joinpath(*parts)
     if not path.is_file():
-        pytest.skip(f"sample {path} not available")
+        pytest.skip(f"sample {path} not available (set AIZOOMDOC_SAMPLES)")
     return path.read_text(encoding="utf-8")
 
 
@@ -57,8 +55,7 @@ def pdf_page_size(data: bytes) -> tuple[float, float]:
 
 def pdftotext(path: Path, bbox_norm: tuple[float, float, float, float] | None = None) -> str:
     """Text of a one-page PDF (optionally of a region in 0..1, top-left origin) via poppler."""
-    if shutil.which("pdftotext") is None:
-        pytest.skip("pdftotext (poppler-utils) is not installed")
+    require_tool("pdftotext", "apt-get install poppler-utils")
     command = ["pdftotext", "-layout", "-r", "72"]
     if bbox_norm is not None:
         width, height = pdf_page_size(path.read_bytes())

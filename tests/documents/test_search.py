@@ -156,16 +156,23 @@ def test_blocks_without_text_are_indexed_by_fields(index: SearchIndex) -> None:
 
 
 WORKER = textwrap.dedent("""
-    import json, sys, time
+    import json, sys
     from pathlib import Path
     sys.path.insert(0, {root!r})
     from webapp.documents.markdown import parse_markdown
     from webapp.documents.search import SearchIndex
     document = parse_markdown(Path({source!r}).read_text(encoding="utf-8"))
     index = SearchIndex({db!r})
-    go = Path({go!r})
-    while not go.exists():
-        time.sleep(0.002)
+    connect, waiting = index._connect, Path({waiting!r})
+
+    def traced():
+        # Says when this process starts its build transaction, i.e. waits for the write lock.
+        connection = connect()
+        connection.set_trace_callback(
+            lambda sql: waiting.touch() if sql.startswith("BEGIN IMMEDIATE") else None)
+        return connection
+
+    index._connect = traced
     index.ensure(document)
     hits = index.search(document, "перегородки")
     print(json.dumps({{"builds": index.builds, "hits": len(hits)}}))
@@ -173,6 +180,9 @@ WORKER = textwrap.dedent("""
 
 
 def test_two_processes_building_at_once_build_once(tmp_path: Path) -> None:
+    """Both processes find no index and start building while the test holds the database's
+    write lock; once it lets go, one builds and the other, re-checking under the lock, reuses
+    it. The overlap is certain: the lock is released only when both are waiting for it."""
     sentence = "Перегородки из кирпича, стены лестничной клетки и перемычки В3-{}. "
     blocks = "\n".join(
         f"### BLOCK [TEXT]: PROC-{number:04d}-001\n" + sentence.format(number % 40) * 3
@@ -180,12 +190,28 @@ def test_two_processes_building_at_once_build_once(tmp_path: Path) -> None:
     )
     source = tmp_path / "document.md"
     source.write_text("## СТРАНИЦА 1\n" + blocks, encoding="utf-8")
-    db, go = tmp_path / "search.db", tmp_path / "go"
-    script = WORKER.format(root=str(ROOT), source=str(source), db=str(db), go=str(go))
-    workers = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True) for _ in range(2)]
-    time.sleep(0.5)  # let both load the document and open the database before the start signal
-    go.touch()
+    db = tmp_path / "search.db"
+    SearchIndex(db)  # the database exists (WAL) before anyone builds
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    waiting = [tmp_path / f"waiting-{n}" for n in range(2)]
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER.format(root=str(ROOT), source=str(source), db=str(db),
+                                                 waiting=str(flag))],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for flag in waiting
+    ]
+    try:
+        deadline = time.monotonic() + 60
+        while not all(flag.exists() for flag in waiting):
+            assert all(worker.poll() is None for worker in workers), "a worker ended early"
+            assert time.monotonic() < deadline, "the workers never reached the build"
+            time.sleep(0.01)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
     results = []
     for worker in workers:
         out, err = worker.communicate(timeout=120)

@@ -6,7 +6,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.requirements import require_imagemagick, require_tool
 from webapp.evidence import RenderCache, Renderer
+
+
+@pytest.fixture(autouse=True, scope="session")
+def render_tools() -> None:
+    """The evidence package renders with Ghostscript and ImageMagick: name them when missing."""
+    require_tool("gs", "apt-get install ghostscript")
+    require_imagemagick()
 
 
 @pytest.fixture

@@ -128,7 +128,8 @@ def test_quadrants_overlap_as_specified(tmp_path: Path, cache):
     assert_close(tr_dark, tl_dark, tolerance=2 * pt_per_px)
     for quad in (bl, br):
         assert_close(marker_in_page_coords(quad, centre), (480, 330, 520, 370), 2 * pt_per_px)
-    assert marker_in_page_coords(tl, only_tl) is not None
+    # the blue marker (a 40-pt square at 100, 100) is where it is on the sheet, in TL only
+    assert_close(marker_in_page_coords(tl, only_tl), (100, 100, 140, 140), 2 * pt_per_px)
     assert all(marker_in_page_coords(q, only_tl) is None for q in (tr, bl, br))
 
 

@@ -73,7 +73,9 @@ def test_transparent_png_is_flattened_on_white(tmp_path, renderer):
     image = renderer.roi(CropSource(path, "raster-5", "v1", "image/png"), ROI)
     pixels = decode(image.png)
     assert pixels.getpixel((2, 2)) == (255, 255, 255)
-    assert bbox_of(pixels, DARK) is not None
+    assert (image.width, image.height) == (270, 180)
+    found = bbox_of(pixels, DARK)  # the black square survives, where it was
+    assert found is not None and all(abs(a - e) <= 2 for a, e in zip(found, (90, 45, 135, 90)))
 
 
 def test_declared_type_does_not_override_the_content(tmp_path, renderer):

@@ -4,6 +4,7 @@ LLM_PROVIDER=gemini — against the PostgREST stand-in over PostgreSQL, moto and
 from __future__ import annotations
 
 import io
+import re
 import uuid
 from pathlib import Path
 
@@ -168,7 +169,9 @@ def test_whole_chat_on_production_backends(production, fake_gemini, tmp_path):
         assert [o.key for o in objects().list("tree_docs/")] == tree_docs
         assert chat_db().chat_render_files(chat_id) == []
         assert chat_db().list_messages(chat_id, 10) == []
-        assert chat_db().get_file(upload.json["id"]) is not None
+        kept = chat_db().get_file(upload.json["id"])  # the user's upload outlives the chat
+        assert kept["storage_path"] == upload.json["storage_path"]
+        assert objects().get(kept["storage_path"]) == b"%PDF-1.4 notes"
 
 
 def test_second_host_reuses_the_first_hosts_renders(
@@ -183,13 +186,14 @@ def test_second_host_reuses_the_first_hosts_renders(
         )
     )
 
-    def hits() -> float:
+    def renders(cache: str) -> float:
         return sum(
             v
             for (name, labels), v in REGISTRY.counters.items()
-            if name == "aizoomdoc_renders_total" and ("cache", "hit") in labels
+            if name == "aizoomdoc_renders_total" and ("cache", cache) in labels
         )
 
+    counted = []
     for app in (app_a, app_b):
         fake_gemini.add(
             Reply(
@@ -201,16 +205,19 @@ def test_second_host_reuses_the_first_hosts_renders(
             ),
             _final("Готово."),
         )
-        before = hits()
+        before = renders("hit"), renders("miss")
         events = _user_session(app, document_id, fake_gemini).ask("Что на плане?")
         assert names(events)[-1] == "completed"
-        rendered_from_cache = hits() - before
+        counted.append((renders("hit") - before[0], renders("miss") - before[1]))
+    (a_hits, a_misses), (b_hits, b_misses) = counted
+    assert a_misses >= 1 and a_hits == 0  # host A rendered, into both levels
+    assert b_misses == 0 and b_hits == a_misses  # host B rendered nothing: all from the bucket
     with app_a.app_context():
         from webapp.stores import objects
 
-        shared = list(objects().list("render_cache/"))
-    assert shared  # host A shared its render
-    assert rendered_from_cache >= 1  # host B found it there instead of rendering again
+        shared = [info.key for info in objects().list("render_cache/")]
+    assert len(shared) == a_misses
+    assert all(re.fullmatch(r"render_cache/[0-9a-f]{64}\.png", key) for key in shared), shared
 
 
 def test_readiness_names_the_backend_that_is_down(

@@ -1,4 +1,9 @@
-"""Real gunicorn + gevent servers on 127.0.0.1, started and stopped by the tests."""
+"""Real gunicorn + gevent servers on 127.0.0.1, started and stopped by the tests.
+
+Each server runs `--server-workers` gevent workers (default 1; scripts/test also runs this folder
+with 2, where a stream may land on a process other than the one running the answer), on the
+session's backends (the production ones under -p tests.support.production_backends).
+"""
 
 from __future__ import annotations
 
@@ -17,8 +22,21 @@ import pytest
 import requests
 
 from tests.conftest import ROOT, TEST_SECRET
+from tests.support.backends import production_env
 
 BIN = Path(sys.executable).parent
+WORKERS = {"count": 1}  # set from --server-workers for the session
+
+
+@pytest.fixture(autouse=True)
+def server_workers(request: pytest.FixtureRequest) -> int:
+    """The workers per server; tests that need exactly one say so with `single_worker`."""
+    count = request.config.getoption("--server-workers")
+    WORKERS["count"] = count
+    marker = request.node.get_closest_marker("single_worker")
+    if marker is not None and count != 1:
+        pytest.skip(f"needs one gunicorn worker: {marker.args[0]}")
+    return count
 
 
 def free_port() -> int:
@@ -27,7 +45,8 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def server_env(data_dir: Path, port: int, **extra: str) -> dict:
+def server_env(data_dir: Path, port: int, **extra: object) -> dict[str, str]:
+    """The environment of a server or `flask` command: this session's backends and workers."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SUPABASE", "R2_", "GOOGLE"))}
     env.update(
         HOST="127.0.0.1",
@@ -35,14 +54,24 @@ def server_env(data_dir: Path, port: int, **extra: str) -> dict:
         DATA_DIR=str(data_dir),
         DEBUG="false",
         JWT_SECRET_KEY=TEST_SECRET,
-        WEB_CONCURRENCY="1",
+        WEB_CONCURRENCY=str(WORKERS["count"]),
         LOG_LEVEL="INFO",
         DEFAULT_GEMINI_API_KEY="",
         LLM_PROVIDER="local",
         AIZOOMDOC_ENV_FILE="",
+        **production_env(),
     )
     env.update({k: str(v) for k, v in extra.items()})
     return env
+
+
+def chat_config(env: dict[str, str]) -> dict[str, str]:
+    """What `chat_sql` needs to read the chat database of a server started with `env`."""
+    return {
+        "CHAT_DB": env.get("CHAT_DB", "sqlite"),
+        "DATA_DIR": env["DATA_DIR"],
+        "SUPABASE_URL": env.get("SUPABASE_URL", ""),
+    }
 
 
 def flask(env: dict, *args: str) -> subprocess.CompletedProcess:

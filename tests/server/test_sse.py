@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import signal
 import time
 from dataclasses import dataclass
@@ -13,7 +14,16 @@ import pytest
 import requests
 
 from tests.fakes.gemini import API_KEY, FakeGemini, Reply
-from tests.server.conftest import SSE, LiveServer, flask, free_port, server_env, start_server
+from tests.server.conftest import (
+    SSE,
+    LiveServer,
+    chat_config,
+    flask,
+    free_port,
+    server_env,
+    start_server,
+)
+from tests.support.backends import chat_sql
 
 ANSWER = {
     "needs_more_evidence": False,
@@ -174,8 +184,9 @@ def test_two_processes_follow_one_run(setup, servers):
     follower = list(open_stream(second, headers, chat_id))  # the other process, from the DB
     rest = list(starter)
     assert follower[-1][1] == "completed" and rest[-1][1] == "completed"
-    persisted = [(s, e) for s, e, _ in follower]
-    assert "llm_final" in [e for e in dict(persisted).values()]
+    follower_names = [e for _, e, _ in follower]
+    assert "llm_final" in follower_names and follower_names.count("completed") == 1
+    assert [s for s, _, _ in follower] == sorted({s for s, _, _ in follower})  # no repeats
     assert len(setup.fake.generations()) == 1
 
 
@@ -204,6 +215,13 @@ def test_killed_worker_leaves_a_failed_run(setup, servers):
     assert [e for _, e, _ in again].count("error") == 1  # closed once, replayed after
 
 
+PER_WORKER_QUEUE = (
+    "slots and the queue are per worker process, and which worker accepts a connection is the "
+    "kernel's choice"
+)
+
+
+@pytest.mark.single_worker(PER_WORKER_QUEUE)
 def test_queue_position_then_queue_full(setup, servers):
     server = setup.server(servers, MAX_CONCURRENT_REQUESTS=1, MAX_QUEUE_SIZE=1)
     setup.fake.add(slow(delay=0.2), slow(delay=0.01), slow(delay=0.01))
@@ -215,7 +233,7 @@ def test_queue_position_then_queue_full(setup, servers):
     waiting = next(iter(second))
     assert waiting[1] == "queue_position"
     assert waiting[2]["position"] == 1 and waiting[2]["active_requests"] == 1
-    assert waiting[2]["estimated_wait_seconds"] >= 0
+    assert waiting[2]["estimated_wait_seconds"] == 30  # no run has ended yet: 30 s assumed
     third = list(open_stream(server, headers, chats[2]))
     assert third[-1][1] == "error" and third[-1][2]["code"] == "queue_full"
     assert "Queue is full" in third[-1][2]["message"]
@@ -223,6 +241,7 @@ def test_queue_position_then_queue_full(setup, servers):
     assert list(second)[-1][1] == "completed"
 
 
+@pytest.mark.single_worker(PER_WORKER_QUEUE)
 def test_queue_timeout(setup, servers):
     server = setup.server(servers, MAX_CONCURRENT_REQUESTS=1, REQUEST_TIMEOUT=1)
     setup.fake.add(slow(delay=0.3), slow(delay=0.01))
@@ -254,3 +273,79 @@ def test_no_slot_leaks_after_many_runs_with_cancellations(setup, servers):
     ready = requests.get(f"{server.url}/health/ready", timeout=10).json()
     assert ready["queue"]["active"] == 0 and ready["queue"]["waiting"] == 0
     assert ready["queue"]["runs_here"] == 0
+
+
+WORKER_LABEL = re.compile(r'aizoomdoc_runs_active\{worker="(\d+)"\}')
+
+
+def _worker_of(response: requests.Response) -> int:
+    """The pid of the worker that answered a `/metrics` scrape."""
+    match = WORKER_LABEL.search(response.text)
+    assert response.status_code == 200 and match, response.text[:500]
+    return int(match.group(1))
+
+
+def _streams_served(text: str, worker: int) -> float:
+    pattern = (
+        r'aizoomdoc_http_requests_total\{method="GET",route="/chats/<chat_id>/stream",'
+        rf'status="200",worker="{worker}"\}} (\S+)'
+    )
+    match = re.search(pattern, text)
+    return float(match.group(1)) if match else 0.0
+
+
+def _each_worker(server: LiveServer, workers: int = 2) -> dict[int, tuple[requests.Session, str]]:
+    """Per worker, a keep-alive session to it and its `/metrics` text: new connections until
+    every worker has answered one."""
+    pinned: dict[int, tuple[requests.Session, str]] = {}
+    for _ in range(200):
+        session = requests.Session()
+        scraped = session.get(f"{server.url}/metrics", timeout=10)
+        worker = _worker_of(scraped)
+        if worker in pinned:
+            session.close()
+        else:
+            pinned[worker] = (session, scraped.text)
+        if len(pinned) == workers:
+            return pinned
+    raise AssertionError(f"connections reached only the workers {sorted(pinned)}")
+
+
+def test_a_stream_served_by_the_worker_not_running_the_answer(setup, servers):
+    """Two workers: the answer runs in the worker whose stream started it; a second client whose
+    connection went to the other worker follows it from the database to the end."""
+    server = setup.server(servers, WEB_CONCURRENCY=2, METRICS_ENABLED="true")
+    setup.fake.responder = lambda body: slow(delay=0.1)
+    headers = login(server, setup.token)
+    url = f"{server.url}/chats/{{}}/stream"
+    for _ in range(3):  # a keep-alive connection the server closed meanwhile lands anywhere
+        chat_id = question(server, headers, setup.document_id)
+        generations = len(setup.fake.generations())
+        pinned = _each_worker(server)  # just before use: gunicorn keeps connections for 5 s
+        (first, _), (second, _) = pinned.values()
+        started = SSE(first.get(url.format(chat_id), headers=headers, stream=True, timeout=60))
+        started.until("processing_started")
+        response = second.get(url.format(chat_id), headers=headers, stream=True, timeout=60)
+        assert response.status_code == 200
+        followed = list(SSE(response))
+        rest = list(started)
+        assert followed[-1][1] == "completed" and rest[-1][1] == "completed"
+        assert [e for _, e, _ in followed].count("completed") == 1
+        assert len(setup.fake.generations()) == generations + 1  # answered once
+        # who did what: the run's record names its worker; workers count the streams they served
+        ran_in = chat_sql(
+            chat_config(server.env), "SELECT worker FROM chat_runs WHERE chat_id = ?", (chat_id,)
+        )
+        assert len(ran_in) == 1
+        runner = int(ran_in[0][0].rsplit(":", 1)[1])
+        after = {pid: _streams_served(text, pid) for pid, (_, text) in _each_worker(server).items()}
+        served = {pid: after[pid] - _streams_served(text, pid) for pid, (_, text) in pinned.items()}
+        if served == {pid: 1.0 for pid in served}:
+            break
+        assert served[runner] == 2.0, served  # both streams went to the runner: try again
+    else:
+        raise AssertionError("the follower's stream never reached the other worker")
+    names = [event for _, event, _ in followed]
+    assert "llm_final" in names and "llm_token" not in names  # from the database: no tokens
+    saved = history(server, headers, chat_id)
+    assert saved[-1]["content"] == ANSWER["answer_markdown"]

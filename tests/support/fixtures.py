@@ -5,8 +5,8 @@
     )
 
 The cluster and the moto server live for the session; each test gets its own database (with a
-PostgREST-compatible server in front) or bucket. Each skips, with the reason, when its part
-cannot run on this machine.
+PostgREST-compatible server in front) or bucket. A part that cannot run on this machine skips the
+test with the reason (fails it under CI: see tests/support/requirements.py).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import pytest
 
 from tests.support.postgres import PostgresCluster, PostgresUnavailable, apply_sql
 from tests.support.postgrest import PostgrestServer
+from tests.support.requirements import missing
 
 API_KEY = "test-service-key-" + "k" * 24
 
@@ -80,7 +81,7 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
     try:
         cluster = PostgresCluster().start()
     except PostgresUnavailable as exc:
-        pytest.skip(f"PostgreSQL is not available: {exc}")
+        missing(f"PostgreSQL is not available: {exc}")
     try:
         yield cluster
     finally:

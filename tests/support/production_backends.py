@@ -2,43 +2,30 @@
 
     .venv/bin/python -m pytest -p tests.support.production_backends tests/api tests/pipeline
 
-Every app built by `tests.conftest.app_settings` then uses CHAT_DB=supabase (the
-PostgREST-compatible server over a fresh PostgreSQL database per test) and STORAGE=s3 (a fresh
-moto bucket). Tests that open the SQLite file or the objects folder directly do not apply there.
+Every app built through `tests.conftest.app_settings` (imported by name or not), every gunicorn
+server and `flask` command of tests/server then uses CHAT_DB=supabase (the PostgREST-compatible
+server over a fresh PostgreSQL database per test) and STORAGE=s3 (a fresh moto bucket).
+Tests marked `embedded_only` (they open the SQLite file or the objects folder directly) are
+skipped with their reason.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from tests.support.fixtures import (  # noqa: F401 - fixtures used through getfixturevalue
-    moto_server,
-    postgres_cluster,
-    s3_bucket,
-    supabase_chat_db,
-)
+from tests.support import backends
 
 
-@pytest.fixture(autouse=True)
-def production_backends(request, monkeypatch):
-    import tests.conftest as root
+def pytest_configure(config: pytest.Config) -> None:
+    backends.enable()
 
-    chat = request.getfixturevalue("supabase_chat_db")
-    bucket = request.getfixturevalue("s3_bucket")
-    embedded = root.app_settings
 
-    def settings(data_dir, **extra):
-        values = embedded(data_dir, **extra)
-        values.update(
-            CHAT_DB="supabase",
-            SUPABASE_URL=chat.url,
-            SUPABASE_SERVICE_KEY=chat.key,
-            STORAGE="s3",
-            R2_ENDPOINT_URL=bucket.endpoint_url,
-            R2_ACCESS_KEY_ID=bucket.access_key_id,
-            R2_SECRET_ACCESS_KEY=bucket.secret_access_key,
-            R2_BUCKET_NAME=bucket.name,
-        )
-        return values
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"backends: {backends.describe()}"
 
-    monkeypatch.setattr(root, "app_settings", settings)
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    marker = item.get_closest_marker("embedded_only")
+    if marker is not None:
+        reason = marker.args[0] if marker.args else marker.kwargs.get("reason", "")
+        pytest.skip(f"embedded backends only: {reason}")

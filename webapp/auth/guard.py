@@ -81,7 +81,12 @@ def authenticate() -> Row:
     """Verify the bearer token and return an active user, or raise 401/403."""
     user = load_user(_verified_claims()["sub"])
     if user is None:
-        raise APIError(401, "The user of this token no longer exists.", "invalid_token")
+        raise APIError(
+            401,
+            "The user of this token no longer exists.",
+            "invalid_token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     if user["status"] != "active":
         raise APIError(403, f"User is {user['status']}.", "user_" + user["status"])
     g.user = user

@@ -79,22 +79,40 @@ def purge_pending(limit: int = 100, after_step: StepHook | None = None) -> tuple
 
 
 class PurgeWorker:
-    """One background purger per host: gunicorn workers race for a file lock, the holder works."""
+    """One background purger per host: gunicorn workers race for a file lock, the holder works.
+
+    Every `interval` seconds each worker tries the lock (`DATA_DIR/purge.lock`); the one holding
+    it runs a purge pass. The lock goes with its process, so when the holder dies another
+    worker takes over at its next try.
+    """
 
     def __init__(self, app: Flask, interval: float) -> None:
         self.app = app
         self.interval = interval
+        self.rounds = 0  # times it woke up and tried the lock
+        self.passes = 0  # purge passes it ran (only while holding the lock)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock_file = None
+
+    @property
+    def is_leader(self) -> bool:
+        """Whether this worker holds the host's purge lock."""
+        return self._lock_file is not None
 
     def start(self) -> None:
         if self._thread is None:
             self._thread = threading.Thread(target=self._loop, name="purge", daemon=True)
             self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float | None = None) -> None:
+        """End the loop (after the pass under way) and hand the lock to another worker."""
         self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+        if self._lock_file is not None:
+            self._lock_file.close()  # closing the file releases the flock
+            self._lock_file = None
 
     def _holds_lock(self) -> bool:
         if self._lock_file is not None:
@@ -112,10 +130,12 @@ class PurgeWorker:
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
+            self.rounds += 1
             try:
                 if self._holds_lock():
                     with self.app.app_context():
                         purge_pending()
+                    self.passes += 1
             except Exception:  # the worker must outlive a bad pass
                 log.exception("purge pass failed")
 

@@ -12,6 +12,8 @@ from webapp.stores import chat_db, projects_db
 from webapp.stores.chatdb.base import Row
 
 DEFAULT_TITLE = "Новый чат"
+NOT_OWNER = "not_chat_owner"
+NOT_OWNER_MESSAGE = "Only the chat's owner can ask questions in it."
 CHAT_FIELDS = ("id", "title", "description", "user_id", "created_at", "updated_at")
 MESSAGE_FIELDS = ("id", "chat_id", "role", "content", "message_type", "created_at")
 TREE_KEY = re.compile(r"^tree_docs/[0-9a-fA-F-]{36}/[^\x00]+$")
@@ -22,11 +24,25 @@ def chat_out(chat: Row) -> Row:
 
 
 def owned_chat(user: Row, chat_id: str) -> Row:
-    """The chat if the caller may see it; 404 otherwise (never reveal other users' chats)."""
+    """The chat if the caller may see it (its owner, or an admin); 404 otherwise (never reveal
+    other users' chats)."""
     chat = chat_db().get_chat(chat_id)
     if not owns(user, chat):
         raise APIError(404, "Chat not found.", "chat_not_found")
     return chat  # type: ignore[return-value]
+
+
+def is_chat_owner(user: Row, chat: Row) -> bool:
+    return chat.get("user_id") == user["username"]
+
+
+def writable_chat(user: Row, chat_id: str) -> Row:
+    """The chat if the caller may add to it: its owner only. An admin may read and delete other
+    users' chats, but a question posted there would read as the owner's, so that is 403."""
+    chat = owned_chat(user, chat_id)
+    if not is_chat_owner(user, chat):
+        raise APIError(403, NOT_OWNER_MESSAGE, NOT_OWNER)
+    return chat
 
 
 def create_chat(user: Row, title: str | None, description: str | None) -> Row:
@@ -120,7 +136,7 @@ def _check_attachments(user: Row, payload: dict) -> dict[str, Any]:
 
 
 def post_message(user: Row, chat_id: str, payload: dict) -> Row:
-    owned_chat(user, chat_id)
+    writable_chat(user, chat_id)
     content = payload["content"]
     if not content.strip():
         raise APIError(
@@ -139,7 +155,8 @@ def post_message(user: Row, chat_id: str, payload: dict) -> Row:
 
 
 def delete_chat(user: Row, chat_id: str) -> Row:
-    """Hide the chat at once; its data is removed for good by the purge (SPEC §10)."""
+    """Hide the chat at once; its data is removed for good by the purge (SPEC §10). Its owner
+    or an admin (moderation) may delete it."""
     owned_chat(user, chat_id)
     chat_db().hide_chat(chat_id)
     chat_db().enqueue_deletion(chat_id)

@@ -1,4 +1,6 @@
-"""`flask cache …`: look after the render cache of this host."""
+"""`flask cache …`: look after the render cache: this host's disk level (EVIDENCE_CACHE_DIR) and,
+with STORAGE=s3, the level all hosts share (`render_cache/` in the bucket). Each command says
+what it did on each level."""
 
 from __future__ import annotations
 
@@ -8,16 +10,30 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
-cache = AppGroup("cache", help="Maintain the render cache (EVIDENCE_CACHE_DIR).")
+from webapp.evidence.cache import RenderCache
+from webapp.evidence.shared import SharedRenderLevel, build_shared_level
+
+cache = AppGroup(
+    "cache",
+    help="Maintain the render cache: this host's (EVIDENCE_CACHE_DIR) and the shared one "
+    "(render_cache/ in the bucket, with STORAGE=s3).",
+)
+SHARED_OFF = "shared render_cache/: not used (STORAGE=local)"
 
 
-def _cache():
+def _local() -> RenderCache:
     from webapp.pipeline.imaging import build_cache
 
-    found = build_cache(current_app.config)
+    found = build_cache(current_app.config)  # without a store: the disk level alone
     if found is None:
         raise click.ClickException("the render cache is off (EVIDENCE_CACHE_ENABLED=false)")
     return found
+
+
+def _shared() -> SharedRenderLevel | None:
+    from webapp.stores import objects
+
+    return build_shared_level(current_app.config, objects())
 
 
 def _mb(size: int) -> str:
@@ -27,10 +43,12 @@ def _mb(size: int) -> str:
 @cache.command("stats")
 @click.option("--json", "as_json", is_flag=True, help="Print the numbers as JSON.")
 def stats(as_json: bool) -> None:
-    """Entries, size against the cap, hits and misses."""
-    numbers = _cache().stats()
+    """Entries, size against the cap, hits and misses (shared level: entries and size)."""
+    numbers = _local().stats()
+    shared = _shared()
+    shared_numbers = shared.stats() if shared is not None else None
     if as_json:
-        click.echo(json.dumps(numbers))
+        click.echo(json.dumps({**numbers, "shared": shared_numbers}))
         return
     ratio = numbers["hit_ratio"]
     click.echo(
@@ -39,30 +57,49 @@ def stats(as_json: bool) -> None:
         f"hits {numbers['hits']}, misses {numbers['misses']}"
         + (f" ({ratio:.0%} hits)" if ratio is not None else "")
     )
+    if shared_numbers is None:
+        click.echo(SHARED_OFF)
+    else:
+        click.echo(
+            f"shared {shared_numbers['location']}: {shared_numbers['entries']} entries, "
+            f"{_mb(shared_numbers['bytes'])} of {_mb(shared_numbers['max_bytes'])}"
+        )
 
 
 @cache.command("clear")
-@click.confirmation_option(prompt="Remove every cached render?")
+@click.confirmation_option(prompt="Remove every cached render (this host's and the shared ones)?")
 def clear() -> None:
-    """Remove every cached render."""
-    click.echo(f"Removed {_cache().clear()} entries.")
+    """Remove every cached render, on this host and in the shared level."""
+    click.echo(f"Removed {_local().clear()} entries from this host's cache.")
+    shared = _shared()
+    if shared is None:
+        click.echo(SHARED_OFF)
+    else:
+        click.echo(f"Removed {shared.clear()} shared renders from render_cache/.")
 
 
 @cache.command("prune")
 def prune() -> None:
-    """Remove renders unused for EVIDENCE_CACHE_TTL_DAYS and trim to EVIDENCE_CACHE_MAX_MB;
-    also make the index and the files agree."""
-    store = _cache()
+    """Remove renders unused for EVIDENCE_CACHE_TTL_DAYS and trim to EVIDENCE_CACHE_MAX_MB (and
+    make the index and the files agree); in the shared level remove renders shared longer ago
+    than the TTL, then the oldest beyond SHARED_RENDER_CACHE_MAX_MB."""
+    store = _local()
     fixed = store.reconcile()
     removed = store.prune()
     click.echo(f"Pruned: {json.dumps(removed)}; reconciled: {json.dumps(fixed)}.")
+    shared = _shared()
+    if shared is None:
+        click.echo(SHARED_OFF)
+    else:
+        click.echo(f"Pruned shared render_cache/: {json.dumps(shared.prune())}.")
 
 
 @cache.command("invalidate")
 @click.argument("source")
 def invalidate(source: str) -> None:
-    """Remove the renders of exactly SOURCE (a crop's storage key; no wildcards)."""
-    click.echo(f"Removed {_cache().invalidate(source)} renders of {source}.")
+    """Remove this host's renders of exactly SOURCE (a crop's storage key; no wildcards).
+    Shared renders need no invalidating: their keys carry the source's version."""
+    click.echo(f"Removed {_local().invalidate(source)} renders of {source}.")
 
 
 def init_app(app: Flask) -> None:

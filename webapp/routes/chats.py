@@ -20,6 +20,10 @@ from webapp.routes.schemas import (
 
 bp = APIBlueprint("chats", __name__, tag="Chats")
 NOT_FOUND = {**AUTH_RESPONSES, 404: "Chat not found (or not yours)"}
+NOT_WRITABLE = {
+    **NOT_FOUND,
+    403: "User blocked or inactive, or an admin posting into another user's chat",
+}
 
 
 @bp.post("/chats")
@@ -57,7 +61,8 @@ def get_chat(chat_id: str, query: dict):
 @bp.output(DeleteOut, status_code=202)
 @bp.doc(responses=NOT_FOUND)
 def delete_chat(chat_id: str):
-    """Delete a chat: hidden at once, its data removed for good in the background."""
+    """Delete a chat (its owner, or an admin): hidden at once, its data removed for good in the
+    background."""
     return service.delete_chat(current_user(), chat_id)
 
 
@@ -65,7 +70,7 @@ def delete_chat(chat_id: str):
 @protected
 @bp.input(MessageIn, arg_name="body")
 @bp.output(PostedMessageOut, status_code=201)
-@bp.doc(responses=NOT_FOUND)
+@bp.doc(responses=NOT_WRITABLE)
 def post_message(chat_id: str, body: dict):
-    """Add the user's question (with its attachments) to the chat."""
+    """Add the user's question (with its attachments) to the chat (its owner only)."""
     return service.post_message(current_user(), chat_id, body)

@@ -16,7 +16,8 @@ STREAM_DOC = """Runs (or re-attaches to) the answer to the chat's latest user me
 its events: `queue_position`, `processing_started`, `phase_started`, `phase_progress`,
 `llm_thinking`, `llm_token`, `tool_call`, `image_ready`, `llm_final`, then `completed` or `error`.
 Query: `document_ids` (repeated), `compare_document_ids_a` / `_b` (repeated), `tree_files` and
-`google_files` (JSON lists), `client_id`, `rerun=1`. Send `Last-Event-ID` to resume."""
+`google_files` (JSON lists), `client_id`, `rerun=1`. Send `Last-Event-ID` to resume. An admin may
+follow or replay the answer in another user's chat, but not start one there (`not_chat_owner`)."""
 
 
 @bp.get("/chats/<chat_id>/stream")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from webapp.accounts import settings as user_settings
+from webapp.chats.service import NOT_OWNER, NOT_OWNER_MESSAGE, is_chat_owner
 from webapp.runs import events as ev
 from webapp.runs.manager import runs
 from webapp.runs.request import BadStreamQuery, parse_attachments
@@ -53,6 +54,9 @@ def open_stream(
     if run is not None:
         run = manager.fail_if_stale(run)
     if run is None or (rerun and run["status"] not in ("queued", "running")):
+        if not is_chat_owner(user, chat):  # an admin may follow an answer, not start one
+            yield ev.format_event(1, ev.ERROR, {"message": NOT_OWNER_MESSAGE, "code": NOT_OWNER})
+            return
         settings = user_settings.effective(user)
         run, started = manager.start(user, chat, message, settings, attachments, base_url)
         if started:
