@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import io
 import time
-import urllib.parse
 import uuid
 
-import requests
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
 from tests.conftest import TEST_SECRET, app_settings
 from tests.support.backends import chat_sql
+from tests.support.links import fetch
 from webapp import create_app
 
 
@@ -29,14 +28,8 @@ def _error(response, status: int, code: str) -> dict:
 
 
 def _fetch(client, url: str) -> tuple[int, bytes]:
-    """A link as a client without our auth headers follows it: our own `/images/...` link
-    (embedded storage) through the app, the bucket's presigned URL (S3) over HTTP."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.path.startswith("/images/") and parts.hostname == "localhost":
-        response = client.get(parts.path)
-        return response.status_code, response.data
-    response = requests.get(url, timeout=10)
-    return response.status_code, response.content
+    status, body, _ = fetch(client, url)
+    return status, body
 
 
 def _keys(app, prefix: str = "") -> list[str]:

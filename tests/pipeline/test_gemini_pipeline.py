@@ -10,7 +10,9 @@ import json
 
 from tests.fakes.gemini import Reply
 from tests.pipeline.replies import PLAN, SECTION, SPEC, final, texts, user_parts, wants
+from tests.support.backends import chat_sql
 from tests.support.chat_session import names, of
+from tests.support.links import fetch
 from webapp.documents.demo import build_demo_set
 from webapp.projects.importer import import_set
 
@@ -51,8 +53,8 @@ def test_simple_with_followup_image(make_session, fake_gemini):
     assert [m["role"] for m in history] == ["user", "assistant"]
     assert history[1]["content"] == answer["content"]
     assert len(history[0]["images"]) == len(ready)
-    fetched = session.client.get(history[0]["images"][0]["url"].replace("http://localhost", ""))
-    assert fetched.status_code == 200 and fetched.data[:4] == b"\x89PNG"
+    status, body, _ = fetch(session.client, history[0]["images"][0]["url"])
+    assert status == 200 and body[:4] == b"\x89PNG"
 
 
 def test_images_uploaded_once_and_reused(make_session, fake_gemini):
@@ -417,11 +419,7 @@ def test_users_own_key_is_used_first(make_session, fake_gemini):
     assert session.client.get("/me", headers=session.headers).json["gemini_api_key_configured"]
     events = session.ask("Что в общих указаниях?")
     assert of(events, "llm_final")[0]["content"] == "С вашим ключом."
-    import sqlite3
-    from pathlib import Path
-
-    with sqlite3.connect(Path(session.app.config["DATA_DIR"]) / "chat.db") as conn:
-        encrypted = conn.execute("SELECT encrypted_key FROM user_api_keys").fetchone()[0]
+    ((encrypted,),) = chat_sql(session.app.config, "SELECT encrypted_key FROM user_api_keys")
     assert fake_gemini_key() not in encrypted
     session.client.delete("/me/gemini-key", headers=session.headers)
     fake_gemini.add(final("Не должен прийти."))

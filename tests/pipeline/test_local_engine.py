@@ -9,6 +9,7 @@ from pathlib import Path
 
 from tests.conftest import ROOT, TEST_SECRET
 from tests.support.chat_session import names, of
+from tests.support.links import fetch
 
 
 def test_local_engine_answers_over_http(make_session):
@@ -21,8 +22,8 @@ def test_local_engine_answers_over_http(make_session):
     assert "DEMO-NODE-001" in cited or "DEMO-NOTE-003" in cited
     ready = of(events, "image_ready")
     assert ready and all(r["url"] and r["width"] > 0 for r in ready)
-    fetched = session.client.get(ready[0]["url"].replace("http://localhost", ""))
-    assert fetched.status_code == 200 and fetched.headers["Content-Type"] == "image/png"
+    status, body, content_type = fetch(session.client, ready[0]["url"])
+    assert status == 200 and content_type == "image/png" and body[:4] == b"\x89PNG"
     tokens = of(events, "llm_token")
     assert "".join(t["token"] for t in tokens) == answer["content"]
     assert tokens[-1]["accumulated"] == answer["content"]

@@ -10,6 +10,7 @@ from flask import Flask, current_app
 
 from webapp.evidence.cache import RenderCache
 from webapp.evidence.render import Renderer
+from webapp.evidence.shared import PREFIX as SHARED_PREFIX
 from webapp.stores.objects.base import ObjectNotFound, ObjectStore
 
 EXTENSION = "aizoomdoc.renderer"
@@ -23,7 +24,7 @@ class SharedRenderCache:
     storage every app host shares, so a cluster renders each image once. Keys carry the
     source's version, so a shared entry never needs invalidating: a new version is a new key."""
 
-    PREFIX = "render_cache/"
+    PREFIX = SHARED_PREFIX
 
     def __init__(self, local: RenderCache, store: ObjectStore) -> None:
         self.local = local
