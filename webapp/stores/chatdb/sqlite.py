@@ -20,7 +20,7 @@ from webapp.stores.chatdb.base import (
     Row,
     check_fields,
 )
-from webapp.stores.sqlite import SQLiteDatabase, placeholders, utcnow
+from webapp.stores.sqlite import SQLiteStore, placeholders, utcnow
 
 MIGRATIONS = Path(__file__).parent / "migrations" / "sqlite"
 BOOL_COLUMNS = ("is_active", "is_archived", "thinking_enabled")
@@ -44,16 +44,8 @@ def _json(value: Any) -> str | None:
     return None if value is None else json.dumps(value, ensure_ascii=False)
 
 
-class SQLiteChatStore(ChatStore):
-    def __init__(self, path: str | Path) -> None:
-        self.db = SQLiteDatabase(path)
-
-    def init_schema(self) -> list[str]:
-        return self.db.migrate(MIGRATIONS)
-
-    def ping(self) -> None:
-        with self.db.read() as conn:
-            conn.execute("SELECT 1 FROM schema_migrations LIMIT 1")
+class SQLiteChatStore(SQLiteStore, ChatStore):
+    migrations = MIGRATIONS
 
     def _one(self, sql: str, params: tuple = ()) -> Row | None:
         with self.db.read() as conn:
