@@ -137,10 +137,6 @@ def is_unique_violation(exc: APIError) -> bool:
     return str(exc.code) == UNIQUE_VIOLATION
 
 
-def utcnow() -> str:
-    return datetime.now(timezone.utc).isoformat()
-
-
 def parse_timestamp(value: str) -> datetime:
     """PostgreSQL's ISO timestamps drop trailing zeros of the fraction, which Python 3.10's
     `fromisoformat` refuses: pad it to microseconds first."""
