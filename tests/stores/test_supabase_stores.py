@@ -76,6 +76,27 @@ def test_ids_that_are_not_uuids_find_nothing(chat, projects):
     assert chat.get_role(10**12) is None
 
 
+def test_id_guards_take_keywords_and_check_arguments_first(chat):
+    made = chat.create_chat("u", "A", None)
+    message = chat.add_message(made["id"], "user", "q")
+    assert chat.get_chat(chat_id=made["id"])["id"] == made["id"]
+    assert [m["id"] for m in chat.list_messages(chat_id=made["id"], limit=5, before=None)] == [
+        message["id"]
+    ]
+    assert chat.list_messages(made["id"], 5, before="nope") == []
+    for bad in ("nope", None):
+        assert chat.update_user(bad, status="blocked") is None
+        assert chat.update_run(bad, status="failed") is None
+        chat.touch_chat(bad)
+        chat.hide_chat(bad)
+        chat.update_deletion(bad, status="done")
+        with pytest.raises(ValueError):
+            chat.update_user(bad, username="x")
+        with pytest.raises(ValueError):
+            chat.delete_chat_part(bad, "bogus")
+    assert chat.get_role("1") is None and chat.set_role_active(True, False) is None
+
+
 def test_long_reads_are_paged_past_the_row_cap(
     chat, projects, supabase_chat_db, supabase_projects_db, monkeypatch
 ):

@@ -7,16 +7,19 @@ PostgREST takes filters in the URL, so every user value is either passed to the 
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 from postgrest.exceptions import APIError
 
 Row = dict[str, Any]
+Method = TypeVar("Method", bound=Callable[..., Any])
 
 # Supabase's API caps a response at `max_rows` (1000 by default): longer reads are paged.
 PAGE_SIZE = 1000
@@ -77,6 +80,38 @@ def is_uuid(value: Any) -> bool:
     return True
 
 
+def is_serial(value: Any) -> bool:
+    """Ids of integer (serial) columns; a bool is not one, though Python counts it as an int."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def only_ids(
+    *names: str,
+    valid: Callable[[Any], bool] = is_uuid,
+    empty: Callable[[], Any] = lambda: None,
+) -> Callable[[Method], Method]:
+    """Make a store method send no request when one of its id arguments `names` cannot match a
+    row (PostgreSQL would answer 400 to the filter): it returns `empty()` instead. An optional
+    id (one that defaults to None) may be left None."""
+
+    def decorate(method: Method) -> Method:
+        signature = inspect.signature(method)
+
+        @functools.wraps(method)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            arguments = signature.bind(*args, **kwargs).arguments
+            for name in names:
+                value = arguments.get(name)
+                optional = signature.parameters[name].default is None
+                if not (value is None and optional) and not valid(value):
+                    return empty()
+            return method(*args, **kwargs)
+
+        return guarded  # type: ignore[return-value]
+
+    return decorate
+
+
 def quote(value: str) -> str:
     """A value inside `or=(...)`: always double-quoted, `\\` and `"` escaped (PostgREST rules)."""
     escaped = value.replace("\\", "\\\\").replace('"', '\\"')
@@ -100,10 +135,6 @@ def prefix_pattern(text: str) -> str:
 
 def is_unique_violation(exc: APIError) -> bool:
     return str(exc.code) == UNIQUE_VIOLATION
-
-
-def utcnow() -> str:
-    return datetime.now(timezone.utc).isoformat()
 
 
 def parse_timestamp(value: str) -> datetime:

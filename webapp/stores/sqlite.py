@@ -130,6 +130,24 @@ class SQLiteDatabase:
         return applied
 
 
+class SQLiteStore:
+    """A store kept in one SQLite file, with its own migrations folder."""
+
+    migrations: Path
+    # A table `ping` reads: it fails until the schema is there.
+    ping_table = "schema_migrations"
+
+    def __init__(self, path: str | Path) -> None:
+        self.db = SQLiteDatabase(path)
+
+    def init_schema(self) -> list[str]:
+        return self.db.migrate(self.migrations)
+
+    def ping(self) -> None:
+        with self.db.read() as conn:
+            conn.execute(f"SELECT 1 FROM {self.ping_table} LIMIT 1")
+
+
 def _statements(script: str) -> list[str]:
     """Split a migration into statements (ours have no semicolons inside literals or triggers)."""
     parts, current = [], []

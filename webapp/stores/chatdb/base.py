@@ -3,12 +3,19 @@
 Rows are plain dicts with the reference schema's column names; ids are UUID strings (role ids are
 integers) and timestamps ISO-8601 UTC strings. Owner keys are usernames, as in the reference.
 Every implementation passes `tests/stores/test_chatdb_contract.py`.
+
+What both backends must agree on lives here once: the field lists, the statuses, the rows a new
+record starts as (with its defaults), and the methods that only insert such a row. Adding a column
+takes a migration per backend plus its name in a field list (or its default in a new row).
 """
 
 from __future__ import annotations
 
+import uuid
 from abc import ABC, abstractmethod
 from typing import Any
+
+from webapp.stores.sqlite import utcnow
 
 Row = dict[str, Any]
 
@@ -36,9 +43,21 @@ FILE_FIELDS = (
     "created_at",
 )
 DELETION_FIELDS = ("status", "step", "attempts", "error")
-RUN_ACTIVE = ("queued", "running")
+DELETION_PENDING = "pending"
+RUN_QUEUED = "queued"
+RUN_ACTIVE = (RUN_QUEUED, "running")
 RUN_FIELDS = ("status", "mode", "error", "worker", "started_at", "finished_at", "heartbeat_at")
 DELETION_STEPS = ("objects", "images", "runs", "messages", "files", "chat")
+# The `storage_files` columns `list_images` adds to each image.
+IMAGE_FILE_COLUMNS = ("storage_path", "external_url", "filename", "source_type")
+# `storage_files.source_type` of the images the server renders into a chat's folder.
+CHAT_RENDER = "chat_render"
+
+# Columns a backend's driver does not give back as the Python type: SQLite stores booleans as
+# 0/1 and JSON as text; PostgREST's JSON has one number type, so 0.0 comes back as 0.
+BOOL_COLUMNS = ("is_active", "is_archived", "thinking_enabled")
+JSON_COLUMNS = ("attachments", "metadata", "page_settings", "data")
+FLOAT_COLUMNS = ("temperature", "top_p")
 
 
 def check_fields(fields, allowed: tuple[str, ...], what: str) -> None:
@@ -48,11 +67,79 @@ def check_fields(fields, allowed: tuple[str, ...], what: str) -> None:
         raise ValueError(f"unknown {what} {sorted(unknown)}")
 
 
+def render_prefix(chat_id: str) -> str:
+    """The object-store folder of a chat's rendered images (purged with the chat)."""
+    return f"chat_images/{chat_id}/"
+
+
+# --- new rows -------------------------------------------------------------------------------
+# Every backend inserts exactly these rows (and those built in ChatStore's own methods below),
+# so ids, timestamps, statuses and JSON defaults are the same everywhere; columns left out take
+# the schema's defaults.
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def new_settings(username: str) -> Row:
+    """The row a user's first saved setting goes into; the other settings stay NULL (unset)."""
+    now = utcnow()
+    return {
+        "id": new_id(),
+        "user_id": username,
+        "page_settings": {},
+        "model_profile": "simple",
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def new_deletion(chat_id: str) -> Row:
+    now = utcnow()
+    return {
+        "id": new_id(),
+        "chat_id": chat_id,
+        "status": DELETION_PENDING,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def new_api_key(username: str, encrypted_key: str) -> Row:
+    now = utcnow()
+    return {
+        "user_id": username,
+        "encrypted_key": encrypted_key,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def stamped(fields: dict[str, Any]) -> Row:
+    """Changes to a row that keeps an `updated_at`."""
+    return {**fields, "updated_at": utcnow()}
+
+
 class Conflict(Exception):
     """A unique value is taken (a username; a second active run for one chat)."""
 
 
 class ChatStore(ABC):
+    """The methods that only insert a new row are written here once, on the backend's `_add`;
+    the rest each backend writes in its own query language."""
+
+    # --- what the methods written here need from a backend -------------------------------------
+    @abstractmethod
+    def _add(self, table: str, row: Row, conflict: str | None = None) -> Row:
+        """Insert `row` and return it as stored; with `conflict`, a unique violation raises
+        Conflict(conflict)."""
+
+    @abstractmethod
+    def _add_message(self, message: Row, attachments: list[Row]) -> Row:
+        """Insert the message, then its `message_attachments` rows, and set the chat's
+        `updated_at` to the message's `created_at`; return the stored message."""
+
     # --- schema -------------------------------------------------------------------------------
     @abstractmethod
     def init_schema(self) -> list[str]:
@@ -63,9 +150,19 @@ class ChatStore(ABC):
         """Raise if the database cannot be reached."""
 
     # --- users --------------------------------------------------------------------------------
-    @abstractmethod
     def create_user(self, username: str, token_hash: str, role: str = "user") -> Row:
         """Insert a user; raise Conflict when the username exists."""
+        user = {
+            "id": new_id(),
+            "username": username,
+            "status": "active",
+            "role": role,
+            "created_at": utcnow(),
+            "token_hash": token_hash,
+            # The reference column is NOT NULL UNIQUE; the plain token is never stored.
+            "static_token": f"sha256:{token_hash}",
+        }
+        return self._add("users", user, f"user {username!r} already exists")
 
     @abstractmethod
     def get_user(self, user_id: str) -> Row | None: ...
@@ -105,15 +202,26 @@ class ChatStore(ABC):
     @abstractmethod
     def get_role(self, role_id: int) -> Row | None: ...
 
-    @abstractmethod
-    def add_role(self, name: str, content: str, description: str | None = None) -> Row: ...
+    def add_role(self, name: str, content: str, description: str | None = None) -> Row:
+        """A new active role prompt; its integer id comes from the database."""
+        now = utcnow()
+        role = {
+            "name": name,
+            "content": content,
+            "description": description,
+            "created_at": now,
+            "updated_at": now,
+        }
+        return self._add("user_prompts", role)
 
     @abstractmethod
     def set_role_active(self, role_id: int, active: bool) -> Row | None: ...
 
     # --- chats --------------------------------------------------------------------------------
-    @abstractmethod
-    def create_chat(self, username: str, title: str, description: str | None) -> Row: ...
+    def create_chat(self, username: str, title: str, description: str | None) -> Row:
+        now = utcnow()
+        chat = {"id": new_id(), "user_id": username, "title": title, "description": description}
+        return self._add("chats", {**chat, "metadata": {}, "created_at": now, "updated_at": now})
 
     @abstractmethod
     def get_chat(self, chat_id: str) -> Row | None:
@@ -132,7 +240,6 @@ class ChatStore(ABC):
         """Hide a chat at once (it is then deleted for good by the purge)."""
 
     # --- messages -----------------------------------------------------------------------------
-    @abstractmethod
     def add_message(
         self,
         chat_id: str,
@@ -144,6 +251,22 @@ class ChatStore(ABC):
         metadata: dict[str, Any] | None = None,
     ) -> Row:
         """Insert a message (and its file attachments) and bump the chat's `updated_at`."""
+        now = utcnow()
+        message = {
+            "id": new_id(),
+            "chat_id": chat_id,
+            "role": role,
+            "content": content,
+            "message_type": message_type,
+            "attachments": attachments,
+            "metadata": metadata,
+            "created_at": now,
+        }
+        links = [
+            {"id": new_id(), "message_id": message["id"], "file_id": file_id, "created_at": now}
+            for file_id in file_ids or ()
+        ]
+        return self._add_message(message, links)
 
     @abstractmethod
     def get_message(self, message_id: str) -> Row | None: ...
@@ -153,7 +276,6 @@ class ChatStore(ABC):
         """The newest `limit` messages (older than message `before`), in chronological order."""
 
     # --- images and files ---------------------------------------------------------------------
-    @abstractmethod
     def add_image(
         self,
         chat_id: str,
@@ -163,16 +285,30 @@ class ChatStore(ABC):
         description: str | None,
         width: int | None,
         height: int | None,
-    ) -> Row: ...
+    ) -> Row:
+        image = {
+            "id": new_id(),
+            "chat_id": chat_id,
+            "message_id": message_id,
+            "file_id": file_id,
+            "image_type": image_type,
+            "description": description,
+            "width": width,
+            "height": height,
+            "uploaded_at": utcnow(),
+        }
+        return self._add("chat_images", image)
 
     @abstractmethod
     def list_images(self, message_ids: list[str]) -> list[Row]:
         """Images of these messages, each with its file's `storage_path`, `external_url`,
         `filename`."""
 
-    @abstractmethod
     def add_file(self, fields: dict[str, Any]) -> Row:
         """Insert a `storage_files` row (user_id, source_type, storage_path, filename, ...)."""
+        row = {"id": new_id(), "created_at": utcnow(), **fields}
+        check_fields(row, FILE_FIELDS, "storage_files columns")
+        return self._add("storage_files", row)
 
     @abstractmethod
     def get_file(self, file_id: str) -> Row | None: ...
@@ -182,9 +318,18 @@ class ChatStore(ABC):
         """The `storage_files` row with this `external_url` (a model file URI), if any."""
 
     # --- runs (SPEC §5) -----------------------------------------------------------------------
-    @abstractmethod
     def create_run(self, chat_id: str, message_id: str, username: str, mode: str | None) -> Row:
         """Insert a queued run; raise Conflict when the chat already has an active run."""
+        run = {
+            "id": new_id(),
+            "chat_id": chat_id,
+            "message_id": message_id,
+            "user_id": username,
+            "status": RUN_QUEUED,
+            "mode": mode,
+            "created_at": utcnow(),
+        }
+        return self._add("chat_runs", run, f"chat {chat_id} already has an active run")
 
     @abstractmethod
     def get_run(self, run_id: str) -> Row | None: ...
@@ -201,10 +346,11 @@ class ChatStore(ABC):
     def update_run(self, run_id: str, **fields: Any) -> Row | None:
         """Change any of RUN_FIELDS."""
 
-    @abstractmethod
     def append_event(self, run_id: str, seq: int, event: str, data: dict[str, Any]) -> None:
         """Persist one event; Conflict when the run already has an event `seq` (so two
         processes closing a dead run cannot both do it)."""
+        row = {"run_id": run_id, "seq": seq, "event": event, "data": data, "created_at": utcnow()}
+        self._add("chat_run_events", row, f"run {run_id} already has event {seq}")
 
     @abstractmethod
     def list_events(self, run_id: str, after_seq: int = 0) -> list[Row]:

@@ -8,43 +8,32 @@ leaves nothing pointing at a missing row.
 
 from __future__ import annotations
 
-import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from postgrest.exceptions import APIError
 
-from webapp.stores.chatdb.base import (
-    DELETION_FIELDS,
-    DELETION_STEPS,
-    FILE_FIELDS,
-    RUN_ACTIVE,
-    RUN_FIELDS,
-    SETTINGS_FIELDS,
-    USER_FIELDS,
-    ChatStore,
-    Conflict,
-    Row,
-    check_fields,
-)
+from webapp.stores.chatdb import base
+from webapp.stores.chatdb.base import ChatStore, Conflict, Row, utcnow
 from webapp.stores.postgrest import (
     SchemaMissing,
     chunks,
     create_client,
     fetch_all,
     first,
+    is_serial,
     is_unique_violation,
     is_uuid,
+    only_ids,
     parse_timestamp,
     prefix_pattern,
     quote,
     rows,
-    utcnow,
 )
 
 MIGRATIONS = Path(__file__).parent / "migrations" / "postgres"
-FLOAT_SETTINGS = ("temperature", "top_p")
-IMAGE_FILE_COLUMNS = ("storage_path", "external_url", "filename", "source_type")
 # Rows deleted per round when a chat is purged (below Supabase's max-rows cap).
 DELETE_BATCH = 500
 
@@ -54,13 +43,41 @@ def migration_files() -> list[Path]:
     return sorted(MIGRATIONS.glob("*.sql"))
 
 
-def _settings(row: Row | None) -> Row | None:
-    """JSON has one number type: give the float settings back as floats (0.0, not 0)."""
+def _floats(row: Row | None) -> Row | None:
+    """JSON has one number type: give the float columns back as floats (0.0, not 0)."""
     if row is not None:
-        for key in FLOAT_SETTINGS:
+        for key in base.FLOAT_COLUMNS:
             if row.get(key) is not None:
                 row[key] = float(row[key])
     return row
+
+
+def _one(query: Any) -> Row | None:
+    return first(query.limit(1).execute())
+
+
+def _newest_first(query: Any) -> Any:
+    """Newest rows first; the id breaks ties of equal timestamps, so pages never overlap."""
+    return query.order("created_at", desc=True).order("id", desc=True)
+
+
+def _chat_renders(query: Any, chat_id: str) -> Any:
+    """`query` on `storage_files` narrowed to the chat's rendered images."""
+    return query.eq("source_type", base.CHAT_RENDER).like(
+        "storage_path", prefix_pattern(base.render_prefix(chat_id))
+    )
+
+
+@contextmanager
+def _conflict_on_duplicate(conflict: str | None = None) -> Iterator[None]:
+    """A write whose unique violation is the interface's Conflict: `conflict` says what is
+    taken (PostgreSQL's own message when None); other errors pass unchanged."""
+    try:
+        yield
+    except APIError as exc:
+        if not is_unique_violation(exc):
+            raise
+        raise Conflict(conflict or exc.message or "duplicate key") from exc
 
 
 class SupabaseChatStore(ChatStore):
@@ -70,18 +87,47 @@ class SupabaseChatStore(ChatStore):
     def _table(self, name: str) -> Any:
         return self.client.table(name)
 
-    def _insert(self, table: str, row: Row) -> Row:
-        try:
-            return first(self._table(table).insert(row).execute())  # type: ignore[return-value]
-        except APIError as exc:
-            if is_unique_violation(exc):
-                raise Conflict(exc.message or "duplicate key") from exc
-            raise
+    def _select(self, table: str) -> Any:
+        return self._table(table).select("*")
 
-    def _by_id(self, table: str, row_id: Any) -> Row | None:
-        if not is_uuid(row_id):
-            return None
-        return first(self._table(table).select("*").eq("id", row_id).limit(1).execute())
+    def _add(self, table: str, row: Row, conflict: str | None = None) -> Row:
+        """Insert a new row and return it as stored."""
+        with _conflict_on_duplicate(conflict):
+            return first(self._table(table).insert(row).execute())  # type: ignore[return-value]
+
+    def _add_message(self, message: Row, attachments: list[Row]) -> Row:
+        stored = self._add("chat_messages", message)
+        if attachments:
+            self._table("message_attachments").insert(attachments, returning="minimal").execute()
+        self._update("chats", message["chat_id"], {"updated_at": message["created_at"]})
+        return stored
+
+    def _add_once(self, table: str, row: Row, key: str) -> None:
+        """Insert the row unless one with the same `key` exists (that one is kept as it is)."""
+        self._table(table).upsert(
+            row, on_conflict=key, ignore_duplicates=True, returning="minimal"
+        ).execute()
+
+    def _find(self, table: str, **equal: Any) -> Row | None:
+        """The first row whose columns equal these values."""
+        query = self._select(table)
+        for column, value in equal.items():
+            query = query.eq(column, value)
+        return _one(query)
+
+    @only_ids("row_id")
+    def _by_id(self, table: str, row_id: str) -> Row | None:
+        return self._find(table, id=row_id)
+
+    @only_ids("row_id")
+    def _update(
+        self, table: str, row_id: str, fields: Row, conflict: str | None = None
+    ) -> Row | None:
+        """Change one row and return it (as it is when `fields` is empty)."""
+        if not fields:
+            return self._by_id(table, row_id)
+        with _conflict_on_duplicate(conflict):
+            return first(self._table(table).update(fields).eq("id", row_id).execute())
 
     # --- schema -------------------------------------------------------------------------------
     def init_schema(self) -> list[str]:
@@ -110,60 +156,28 @@ class SupabaseChatStore(ChatStore):
         self._table("schema_migrations").select("version").limit(1).execute()
 
     # --- users --------------------------------------------------------------------------------
-    def create_user(self, username: str, token_hash: str, role: str = "user") -> Row:
-        try:
-            return self._insert(
-                "users",
-                {
-                    "id": str(uuid.uuid4()),
-                    "username": username,
-                    # The reference column is NOT NULL UNIQUE; the plain token is never stored.
-                    "static_token": f"sha256:{token_hash}",
-                    "token_hash": token_hash,
-                    "status": "active",
-                    "role": role,
-                    "created_at": utcnow(),
-                },
-            )
-        except Conflict as exc:
-            raise Conflict(f"user {username!r} already exists") from exc
-
     def get_user(self, user_id: str) -> Row | None:
         return self._by_id("users", user_id)
 
     def get_user_by_username(self, username: str) -> Row | None:
-        return first(self._table("users").select("*").eq("username", username).limit(1).execute())
+        return self._find("users", username=username)
 
     def get_user_by_token_hash(self, token_hash: str) -> Row | None:
-        return first(
-            self._table("users").select("*").eq("token_hash", token_hash).limit(1).execute()
-        )
+        return self._find("users", token_hash=token_hash)
 
     def list_users(self) -> list[Row]:
-        return fetch_all(lambda: self._table("users").select("*").order("created_at").order("id"))
+        return fetch_all(lambda: self._select("users").order("created_at").order("id"))
 
     def update_user(self, user_id: str, **fields: Any) -> Row | None:
-        check_fields(fields, USER_FIELDS, "user fields")
-        if not fields or not is_uuid(user_id):
-            return self.get_user(user_id)
-        try:
-            return first(self._table("users").update(fields).eq("id", user_id).execute())
-        except APIError as exc:
-            if is_unique_violation(exc):
-                raise Conflict(exc.message or "duplicate key") from exc
-            raise
+        base.check_fields(fields, base.USER_FIELDS, "user fields")
+        return self._update("users", user_id, fields)
 
     # --- revoked access tokens ------------------------------------------------------------------
     def revoke_token(self, jti: str, expires_at: str) -> None:
         self._table("revoked_tokens").delete(returning="minimal").lt(
             "expires_at", utcnow()
         ).execute()
-        self._table("revoked_tokens").upsert(
-            {"jti": jti, "expires_at": expires_at},
-            on_conflict="jti",
-            ignore_duplicates=True,
-            returning="minimal",
-        ).execute()
+        self._add_once("revoked_tokens", {"jti": jti, "expires_at": expires_at}, "jti")
 
     def is_token_revoked(self, jti: str) -> bool:
         found = self._table("revoked_tokens").select("jti").eq("jti", jti).limit(1).execute()
@@ -171,231 +185,83 @@ class SupabaseChatStore(ChatStore):
 
     # --- settings -----------------------------------------------------------------------------
     def get_settings(self, username: str) -> Row | None:
-        return _settings(
-            first(self._table("settings").select("*").eq("user_id", username).limit(1).execute())
-        )
+        return _floats(self._find("settings", user_id=username))
 
     def save_settings(self, username: str, fields: dict[str, Any]) -> Row:
-        check_fields(fields, SETTINGS_FIELDS, "settings")
-        now = utcnow()
-        self._table("settings").upsert(
-            {
-                "id": str(uuid.uuid4()),
-                "user_id": username,
-                "page_settings": {},
-                "model_profile": "simple",
-                "created_at": now,
-                "updated_at": now,
-            },
-            on_conflict="user_id",
-            ignore_duplicates=True,
-            returning="minimal",
-        ).execute()
+        base.check_fields(fields, base.SETTINGS_FIELDS, "settings")
+        row = base.new_settings(username)
+        self._add_once("settings", row, "user_id")
         if fields:
-            return _settings(  # type: ignore[return-value]
-                first(
-                    self._table("settings")
-                    .update({**fields, "updated_at": now})
-                    .eq("user_id", username)
-                    .execute()
-                )
+            changes = {**fields, "updated_at": row["updated_at"]}
+            return _floats(  # type: ignore[return-value]
+                first(self._table("settings").update(changes).eq("user_id", username).execute())
             )
         return self.get_settings(username)  # type: ignore[return-value]
 
     # --- role prompts -------------------------------------------------------------------------
     def list_roles(self, active_only: bool = True) -> list[Row]:
         def build() -> Any:
-            query = self._table("user_prompts").select("*")
+            query = self._select("user_prompts")
             if active_only:
                 query = query.eq("is_active", True)
             return query.order("id")
 
         return fetch_all(build)
 
+    @only_ids("role_id", valid=is_serial)
     def get_role(self, role_id: int) -> Row | None:
-        if not isinstance(role_id, int) or isinstance(role_id, bool):
-            return None
-        return first(self._table("user_prompts").select("*").eq("id", role_id).limit(1).execute())
+        return self._find("user_prompts", id=role_id)
 
-    def add_role(self, name: str, content: str, description: str | None = None) -> Row:
-        now = utcnow()
-        return self._insert(
-            "user_prompts",
-            {
-                "name": name,
-                "content": content,
-                "description": description,
-                "created_at": now,
-                "updated_at": now,
-            },
-        )
-
+    @only_ids("role_id", valid=is_serial)
     def set_role_active(self, role_id: int, active: bool) -> Row | None:
-        if not isinstance(role_id, int) or isinstance(role_id, bool):
-            return None
-        return first(
-            self._table("user_prompts")
-            .update({"is_active": bool(active), "updated_at": utcnow()})
-            .eq("id", role_id)
-            .execute()
-        )
+        changes = base.stamped({"is_active": bool(active)})
+        return first(self._table("user_prompts").update(changes).eq("id", role_id).execute())
 
     # --- chats --------------------------------------------------------------------------------
-    def create_chat(self, username: str, title: str, description: str | None) -> Row:
-        now = utcnow()
-        return self._insert(
-            "chats",
-            {
-                "id": str(uuid.uuid4()),
-                "title": title,
-                "description": description,
-                "user_id": username,
-                "metadata": {},
-                "created_at": now,
-                "updated_at": now,
-            },
-        )
-
+    @only_ids("chat_id")
     def get_chat(self, chat_id: str) -> Row | None:
-        if not is_uuid(chat_id):
-            return None
-        return first(
-            self._table("chats")
-            .select("*")
-            .eq("id", chat_id)
-            .is_("deleted_at", None)
-            .limit(1)
-            .execute()
-        )
+        return _one(self._select("chats").eq("id", chat_id).is_("deleted_at", None))
 
     def list_chats(self, username: str, limit: int) -> list[Row]:
-        return rows(
-            self._table("chats")
-            .select("*")
+        query = (
+            self._select("chats")
             .eq("user_id", username)
             .not_.is_("is_archived", True)  # the reference column is nullable
             .is_("deleted_at", None)
             .order("updated_at", desc=True)
-            .order("created_at", desc=True)
-            .order("id", desc=True)
-            .limit(limit)
-            .execute()
         )
+        return rows(_newest_first(query).limit(limit).execute())
 
     def touch_chat(self, chat_id: str) -> None:
-        if is_uuid(chat_id):
-            self._table("chats").update({"updated_at": utcnow()}, returning="minimal").eq(
-                "id", chat_id
-            ).execute()
+        self._update("chats", chat_id, base.stamped({}))
 
+    @only_ids("chat_id")
     def hide_chat(self, chat_id: str) -> None:
-        if is_uuid(chat_id):
-            self._table("chats").update(
-                {"deleted_at": utcnow(), "is_archived": True}, returning="minimal"
-            ).eq("id", chat_id).is_("deleted_at", None).execute()
+        self._table("chats").update(
+            {"deleted_at": utcnow(), "is_archived": True}, returning="minimal"
+        ).eq("id", chat_id).is_("deleted_at", None).execute()
 
     # --- messages -----------------------------------------------------------------------------
-    def add_message(
-        self,
-        chat_id: str,
-        role: str,
-        content: str,
-        message_type: str = "text",
-        attachments: dict[str, Any] | None = None,
-        file_ids: list[str] | None = None,
-        metadata: dict[str, Any] | None = None,
-    ) -> Row:
-        now = utcnow()
-        message = self._insert(
-            "chat_messages",
-            {
-                "id": str(uuid.uuid4()),
-                "chat_id": chat_id,
-                "role": role,
-                "content": content,
-                "message_type": message_type,
-                "attachments": attachments,
-                "metadata": metadata,
-                "created_at": now,
-            },
-        )
-        if file_ids:
-            self._table("message_attachments").insert(
-                [
-                    {
-                        "id": str(uuid.uuid4()),
-                        "message_id": message["id"],
-                        "file_id": file_id,
-                        "created_at": now,
-                    }
-                    for file_id in file_ids
-                ],
-                returning="minimal",
-            ).execute()
-        self._table("chats").update({"updated_at": now}, returning="minimal").eq(
-            "id", chat_id
-        ).execute()
-        return message
-
     def get_message(self, message_id: str) -> Row | None:
         return self._by_id("chat_messages", message_id)
 
+    @only_ids("chat_id", "before", empty=list)
     def list_messages(self, chat_id: str, limit: int, before: str | None = None) -> list[Row]:
-        if not is_uuid(chat_id):
-            return []
-        query = self._table("chat_messages").select("*").eq("chat_id", chat_id)
+        query = self._select("chat_messages").eq("chat_id", chat_id)
         if before is not None:
-            if not is_uuid(before):
-                return []
-            bound = first(
-                self._table("chat_messages")
-                .select("id,created_at")
-                .eq("id", before)
-                .eq("chat_id", chat_id)
-                .limit(1)
-                .execute()
-            )
+            bound = self._find("chat_messages", id=before, chat_id=chat_id)
             if bound is None:
                 return []
             at, key = quote(bound["created_at"]), quote(bound["id"])
             query = query.or_(f"created_at.lt.{at},and(created_at.eq.{at},id.lt.{key})")
-        found = rows(
-            query.order("created_at", desc=True).order("id", desc=True).limit(limit).execute()
-        )
-        return found[::-1]
+        return rows(_newest_first(query).limit(limit).execute())[::-1]
 
     # --- images and files ---------------------------------------------------------------------
-    def add_image(
-        self,
-        chat_id: str,
-        message_id: str,
-        file_id: str | None,
-        image_type: str,
-        description: str | None,
-        width: int | None,
-        height: int | None,
-    ) -> Row:
-        return self._insert(
-            "chat_images",
-            {
-                "id": str(uuid.uuid4()),
-                "chat_id": chat_id,
-                "message_id": message_id,
-                "file_id": file_id,
-                "image_type": image_type,
-                "description": description,
-                "width": width,
-                "height": height,
-                "uploaded_at": utcnow(),
-            },
-        )
-
     def list_images(self, message_ids: list[str]) -> list[Row]:
         images: list[Row] = []
         for batch in chunks(m for m in dict.fromkeys(message_ids) if is_uuid(m)):
             images += fetch_all(
-                lambda batch=batch: self._table("chat_images")
-                .select("*")
+                lambda batch=batch: self._select("chat_images")
                 .in_("message_id", batch)
                 .order("uploaded_at")
                 .order("id")
@@ -405,114 +271,44 @@ class SupabaseChatStore(ChatStore):
         for batch in chunks(file_ids):
             found = (
                 self._table("storage_files")
-                .select("id," + ",".join(IMAGE_FILE_COLUMNS))
+                .select("id," + ",".join(base.IMAGE_FILE_COLUMNS))
                 .in_("id", batch)
                 .execute()
             )
             files.update({f["id"]: f for f in rows(found)})
         for image in images:
             file = files.get(image.get("file_id") or "", {})
-            for column in IMAGE_FILE_COLUMNS:
+            for column in base.IMAGE_FILE_COLUMNS:
                 image[column] = file.get(column)
         images.sort(key=lambda i: (parse_timestamp(i["uploaded_at"]), i["id"]))
         return images
-
-    def add_file(self, fields: dict[str, Any]) -> Row:
-        row = {"id": str(uuid.uuid4()), "created_at": utcnow(), **fields}
-        check_fields(row, FILE_FIELDS, "storage_files columns")
-        return self._insert("storage_files", row)
 
     def get_file(self, file_id: str) -> Row | None:
         return self._by_id("storage_files", file_id)
 
     def get_file_by_url(self, external_url: str) -> Row | None:
-        return first(
-            self._table("storage_files")
-            .select("*")
-            .eq("external_url", external_url)
-            .order("created_at", desc=True)
-            .order("id", desc=True)
-            .limit(1)
-            .execute()
-        )
+        return _one(_newest_first(self._select("storage_files").eq("external_url", external_url)))
 
     # --- runs ---------------------------------------------------------------------------------
-    def create_run(self, chat_id: str, message_id: str, username: str, mode: str | None) -> Row:
-        try:
-            return self._insert(
-                "chat_runs",
-                {
-                    "id": str(uuid.uuid4()),
-                    "chat_id": chat_id,
-                    "message_id": message_id,
-                    "user_id": username,
-                    "status": "queued",
-                    "mode": mode,
-                    "created_at": utcnow(),
-                },
-            )
-        except Conflict as exc:
-            raise Conflict(f"chat {chat_id} already has an active run") from exc
-
     def get_run(self, run_id: str) -> Row | None:
         return self._by_id("chat_runs", run_id)
 
+    @only_ids("message_id")
     def latest_run(self, message_id: str) -> Row | None:
-        if not is_uuid(message_id):
-            return None
-        return first(
-            self._table("chat_runs")
-            .select("*")
-            .eq("message_id", message_id)
-            .order("created_at", desc=True)
-            .order("id", desc=True)
-            .limit(1)
-            .execute()
-        )
+        return _one(_newest_first(self._select("chat_runs").eq("message_id", message_id)))
 
+    @only_ids("chat_id")
     def active_run(self, chat_id: str) -> Row | None:
-        if not is_uuid(chat_id):
-            return None
-        return first(
-            self._table("chat_runs")
-            .select("*")
-            .eq("chat_id", chat_id)
-            .in_("status", list(RUN_ACTIVE))
-            .limit(1)
-            .execute()
-        )
+        query = self._select("chat_runs").eq("chat_id", chat_id)
+        return _one(query.in_("status", list(base.RUN_ACTIVE)))
 
     def update_run(self, run_id: str, **fields: Any) -> Row | None:
-        check_fields(fields, RUN_FIELDS, "run fields")
-        if not fields or not is_uuid(run_id):
-            return self.get_run(run_id)
-        try:
-            return first(self._table("chat_runs").update(fields).eq("id", run_id).execute())
-        except APIError as exc:
-            if is_unique_violation(exc):
-                raise Conflict(f"run {run_id}: the chat already has an active run") from exc
-            raise
+        base.check_fields(fields, base.RUN_FIELDS, "run fields")
+        conflict = f"run {run_id}: the chat already has an active run"
+        return self._update("chat_runs", run_id, fields, conflict)
 
-    def append_event(self, run_id: str, seq: int, event: str, data: dict[str, Any]) -> None:
-        try:
-            self._table("chat_run_events").insert(
-                {
-                    "run_id": run_id,
-                    "seq": seq,
-                    "event": event,
-                    "data": data,
-                    "created_at": utcnow(),
-                },
-                returning="minimal",
-            ).execute()
-        except APIError as exc:
-            if is_unique_violation(exc):
-                raise Conflict(f"run {run_id} already has event {seq}") from exc
-            raise
-
+    @only_ids("run_id", empty=list)
     def list_events(self, run_id: str, after_seq: int = 0) -> list[Row]:
-        if not is_uuid(run_id):
-            return []
         return fetch_all(
             lambda: self._table("chat_run_events")
             .select("seq,event,data,created_at")
@@ -523,49 +319,21 @@ class SupabaseChatStore(ChatStore):
 
     # --- durable chat deletion ----------------------------------------------------------------
     def enqueue_deletion(self, chat_id: str) -> Row:
-        now = utcnow()
-        self._table("chat_deletion_jobs").upsert(
-            {
-                "id": str(uuid.uuid4()),
-                "chat_id": chat_id,
-                "status": "pending",
-                "created_at": now,
-                "updated_at": now,
-            },
-            on_conflict="chat_id",
-            ignore_duplicates=True,
-            returning="minimal",
-        ).execute()
-        return first(  # type: ignore[return-value]
-            self._table("chat_deletion_jobs").select("*").eq("chat_id", chat_id).execute()
-        )
+        self._add_once("chat_deletion_jobs", base.new_deletion(chat_id), "chat_id")
+        return self._find("chat_deletion_jobs", chat_id=chat_id)  # type: ignore[return-value]
 
     def pending_deletions(self, limit: int = 100) -> list[Row]:
-        return rows(
-            self._table("chat_deletion_jobs")
-            .select("*")
-            .eq("status", "pending")
-            .order("created_at")
-            .order("id")
-            .limit(limit)
-            .execute()
-        )
+        query = self._select("chat_deletion_jobs").eq("status", base.DELETION_PENDING)
+        return rows(query.order("created_at").order("id").limit(limit).execute())
 
     def update_deletion(self, job_id: str, **fields: Any) -> None:
-        check_fields(fields, DELETION_FIELDS, "deletion fields")
-        if is_uuid(job_id):
-            self._table("chat_deletion_jobs").update(
-                {**fields, "updated_at": utcnow()}, returning="minimal"
-            ).eq("id", job_id).execute()
+        base.check_fields(fields, base.DELETION_FIELDS, "deletion fields")
+        self._update("chat_deletion_jobs", job_id, base.stamped(fields))
 
+    @only_ids("chat_id", empty=list)
     def chat_render_files(self, chat_id: str) -> list[Row]:
-        if not is_uuid(chat_id):
-            return []
         return fetch_all(
-            lambda: self._table("storage_files")
-            .select("*")
-            .eq("source_type", "chat_render")
-            .like("storage_path", prefix_pattern(f"chat_images/{chat_id}/"))
+            lambda: _chat_renders(self._select("storage_files"), chat_id)
             .order("created_at")
             .order("id")
         )
@@ -581,10 +349,12 @@ class SupabaseChatStore(ChatStore):
         self._table(table).delete(returning="minimal").eq(column, value).execute()
 
     def delete_chat_part(self, chat_id: str, part: str) -> None:
-        if part not in DELETION_STEPS:
+        if part not in base.DELETION_STEPS:
             raise ValueError(f"unknown part {part!r}")
-        if not is_uuid(chat_id):
-            return
+        self._delete_part(chat_id, part)
+
+    @only_ids("chat_id")
+    def _delete_part(self, chat_id: str, part: str) -> None:
         if part == "images":
             self._delete_eq("chat_images", "chat_id", chat_id)
         elif part == "runs":
@@ -599,31 +369,23 @@ class SupabaseChatStore(ChatStore):
                 self._delete_in("message_attachments", "message_id", message_ids)
                 self._delete_in("chat_messages", "id", message_ids)
         elif part == "files":
-            self._table("storage_files").delete(returning="minimal").eq(
-                "source_type", "chat_render"
-            ).like("storage_path", prefix_pattern(f"chat_images/{chat_id}/")).execute()
+            deleting = self._table("storage_files").delete(returning="minimal")
+            _chat_renders(deleting, chat_id).execute()
         elif part == "chat":
             self._delete_eq("chats", "id", chat_id)
 
     # --- users' own API keys ------------------------------------------------------------------
     def get_api_key(self, username: str) -> str | None:
-        row = first(
-            self._table("user_api_keys")
-            .select("encrypted_key")
-            .eq("user_id", username)
-            .limit(1)
-            .execute()
-        )
+        row = self._find("user_api_keys", user_id=username)
         return row["encrypted_key"] if row else None
 
     def set_api_key(self, username: str, encrypted_key: str | None) -> None:
         if encrypted_key is None:
             self._delete_eq("user_api_keys", "user_id", username)
             return
-        now = utcnow()
-        # Upsert merges only the columns sent; created_at is set by the default on insert.
+        row = base.new_api_key(username, encrypted_key)
+        # An upsert rewrites every column it sends: created_at stays that of the first save.
+        del row["created_at"]
         self._table("user_api_keys").upsert(
-            {"user_id": username, "encrypted_key": encrypted_key, "updated_at": now},
-            on_conflict="user_id",
-            returning="minimal",
+            row, on_conflict="user_id", returning="minimal"
         ).execute()

@@ -9,7 +9,7 @@ from typing import Any
 
 from webapp.stores.chatdb.base import Row
 from webapp.stores.projectsdb.base import ProjectsStore
-from webapp.stores.sqlite import SQLiteDatabase, placeholders, utcnow
+from webapp.stores.sqlite import SQLiteStore, placeholders, utcnow
 
 MIGRATIONS = Path(__file__).parent / "migrations" / "sqlite"
 
@@ -22,16 +22,9 @@ def _node(row: Row) -> Row:
     return row
 
 
-class SQLiteProjectsStore(ProjectsStore):
-    def __init__(self, path: str | Path) -> None:
-        self.db = SQLiteDatabase(path)
-
-    def init_schema(self) -> list[str]:
-        return self.db.migrate(MIGRATIONS)
-
-    def ping(self) -> None:
-        with self.db.read() as conn:
-            conn.execute("SELECT 1 FROM tree_nodes LIMIT 1")
+class SQLiteProjectsStore(SQLiteStore, ProjectsStore):
+    migrations = MIGRATIONS
+    ping_table = "tree_nodes"
 
     def list_nodes(
         self,
