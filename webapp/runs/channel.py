@@ -7,7 +7,7 @@ import queue
 import threading
 from typing import Any
 
-from webapp.runs.events import LIVE_ONLY, TERMINAL
+from webapp.runs.events import LIVE_ONLY, LLM_TOKEN, TERMINAL
 from webapp.stores.chatdb.base import ChatStore
 
 Event = tuple[int, str, dict[str, Any]]
@@ -20,6 +20,7 @@ class RunChannel:
         self._next_seq = first_seq
         self._lock = threading.Lock()
         self._subscribers: list[queue.Queue[Event]] = []
+        self._tokens: list[tuple[int, str, str]] = []  # (seq, token, model): the answer so far
         self.finished = False
 
     def emit(self, event: str, data: dict[str, Any]) -> int:
@@ -31,16 +32,21 @@ class RunChannel:
                 self.store.append_event(self.run_id, seq, event, data)
             if event in TERMINAL:
                 self.finished = True
+            if event == LLM_TOKEN:
+                self._tokens.append((seq, data["token"], data.get("model", "")))
             for subscriber in self._subscribers:
                 subscriber.put((seq, event, data))
         return seq
 
-    def subscribe(self) -> queue.Queue[Event]:
-        """A queue of events from now on; the caller replays what came before from the DB."""
+    def subscribe(self) -> tuple[queue.Queue[Event], list[tuple[int, str, str]]]:
+        """A queue of events from now on, and the answer tokens sent before it (they are not
+        stored: a stream that attaches late gets them as one catch-up token). The caller replays
+        the stored events from the DB."""
         subscriber: queue.Queue[Event] = queue.Queue()
         with self._lock:
             self._subscribers.append(subscriber)
-        return subscriber
+            tokens = list(self._tokens)
+        return subscriber, tokens
 
     def unsubscribe(self, subscriber: queue.Queue[Event]) -> None:
         with self._lock:

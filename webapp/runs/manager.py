@@ -219,23 +219,32 @@ class RunManager:
             yield from self._follow_stored(run_id, after_seq, heartbeat)
 
     def _follow_live(self, channel: RunChannel, after_seq: int, heartbeat: float) -> Iterator[str]:
-        subscriber = channel.subscribe()
+        subscriber, tokens = channel.subscribe()
         try:
-            last = after_seq
+            seen: set[int] = set()
             for stored in self.store.list_events(channel.run_id, after_seq):
-                last = stored["seq"]
+                seen.add(stored["seq"])
                 yield ev.format_event(stored["seq"], stored["event"], stored["data"])
                 if stored["event"] in ev.TERMINAL:
                     return
+            missed = [token for token in tokens if token[0] > after_seq]
+            if missed:  # tokens sent before this stream attached, as one
+                seen.update(seq for seq, _, _ in missed)
+                data = {
+                    "token": "".join(text for _, text, _ in missed),
+                    "accumulated": "".join(text for _, text, _ in tokens),
+                    "model": missed[-1][2],
+                }
+                yield ev.format_event(missed[-1][0], ev.LLM_TOKEN, data)
             while True:
                 try:
                     seq, event, data = subscriber.get(timeout=heartbeat)
                 except Exception:  # queue.Empty: nothing for a while
                     yield ev.PING
                     continue
-                if seq <= last:
+                if seq <= after_seq or seq in seen:
                     continue
-                last = seq
+                seen.add(seq)
                 yield ev.format_event(seq, event, data)
                 if event in ev.TERMINAL:
                     return
