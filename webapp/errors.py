@@ -1,4 +1,4 @@
-"""One JSON shape for every error (SPEC §4.1), whatever raised it.
+"""One JSON shape for every error, whatever raised it.
 
 `{"error": code, "message": text, "details": obj|null, "detail": text}`: `message` is what the
 Python client shows, `detail` keeps FastAPI-style clients working.

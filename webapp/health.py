@@ -1,4 +1,4 @@
-"""Readiness: each component checked quickly, with what is down named (SPEC §4.2)."""
+"""Readiness: each component checked quickly, with what is down named."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Capability links: signed, expiring references to stored objects, fetchable without headers.
 
-Used for rendered evidence images (`/images/<token>`, SPEC §7.5) and for files when the
+Used for rendered evidence images (`/images/<token>`) and for files when the
 storage has no public or presigned URL of its own (the local directory store).
 """
 

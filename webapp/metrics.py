@@ -1,4 +1,4 @@
-"""Prometheus metrics of this process (SPEC §4.2 `/metrics`): requests, runs, queue, renders and
+"""Prometheus metrics of this process (`/metrics`): requests, runs, queue, renders and
 cache hits, LLM calls and tokens. Each gunicorn worker keeps its own; scrape every worker (or
 sum them) — the `worker` label says which one answered."""
 

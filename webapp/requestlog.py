@@ -1,4 +1,4 @@
-"""Request ids and one structured log line per request (SPEC §4.1, §11)."""
+"""Request ids and one structured log line per request."""
 
 from __future__ import annotations
 

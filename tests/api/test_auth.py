@@ -1,4 +1,4 @@
-"""Token exchange, logout and every way a bearer token can be bad (SPEC §4.2–4.3)."""
+"""Token exchange, logout and every way a bearer token can be bad."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Health, readiness, the index, documentation, and errors of every kind (SPEC §4.1)."""
+"""Health, readiness, the index, documentation, and errors of every kind."""
 
 from __future__ import annotations
 

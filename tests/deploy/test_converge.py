@@ -1,4 +1,4 @@
-"""Converge test: ansible/site.yml applied to a real systemd machine container (SPEC §14).
+"""Converge test: ansible/site.yml applied to a real systemd machine container.
 
 Debian 12 (bookworm) stands in for Ubuntu 22.04/24.04: the Ubuntu archive is not reachable here.
 The container boots with systemd-nspawn in its own network namespace, so units, timers, nginx,

@@ -1,4 +1,4 @@
-"""Finding crops (SPEC §7.1) and the LLM dialog log (SPEC §8.7)."""
+"""Finding crops and the LLM dialog log."""
 
 from __future__ import annotations
 

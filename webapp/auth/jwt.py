@@ -1,4 +1,4 @@
-"""flask-jwt-extended set up for our tokens and our error format (SPEC §4.2)."""
+"""flask-jwt-extended set up for our tokens and our error format."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Durable chat deletion (SPEC §10): a persisted job per deleted chat, worked off in steps.
+"""Durable chat deletion: a persisted job per deleted chat, worked off in steps.
 
 Each step is idempotent and recorded when done, so a purge killed half-way resumes where it
 stopped. Order: the chat's rendered objects (and anything else under its `chat_images/` folder,

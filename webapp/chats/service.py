@@ -155,7 +155,7 @@ def post_message(user: Row, chat_id: str, payload: dict) -> Row:
 
 
 def delete_chat(user: Row, chat_id: str) -> Row:
-    """Hide the chat at once; its data is removed for good by the purge (SPEC §10). Its owner
+    """Hide the chat at once; its data is removed for good by the purge. Its owner
     or an admin (moderation) may delete it."""
     owned_chat(user, chat_id)
     chat_db().hide_chat(chat_id)

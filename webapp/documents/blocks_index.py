@@ -1,4 +1,4 @@
-"""Parser for `blocks.json`, the blocks index that points image blocks at their crops (SPEC §9)."""
+"""Parser for `blocks.json`, the blocks index that points image blocks at their crops."""
 
 from __future__ import annotations
 

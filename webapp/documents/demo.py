@@ -1,7 +1,7 @@
 """The demo drawing set: document.md, blocks.json, ocr.html and crop PDFs in the real formats.
 
 The real samples are third-party data and never ship with the project, so `flask demo` uses this
-generated set instead (SPEC §12.3). Everything is deterministic: fixed ids, texts and PDF bytes.
+generated set instead. Everything is deterministic: fixed ids, texts and PDF bytes.
 """
 
 from __future__ import annotations

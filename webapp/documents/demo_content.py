@@ -1,4 +1,4 @@
-"""Text of the demo drawing set: our own small administrative building, in Russian (SPEC §12.3)."""
+"""Text of the demo drawing set: our own small administrative building, in Russian."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Vector drawings of the demo set: a floor plan, a section and a node detail (SPEC §12.3).
+"""Vector drawings of the demo set: a floor plan, a section and a node detail.
 
 Drawn with reportlab in millimetres on real sheet formats, with axes, dimension lines, small-print
 labels and a title block, so that overviews show the layout and only zoomed regions are legible.

@@ -1,4 +1,4 @@
-"""Merging document.md, blocks.json and ocr.html into one Document (SPEC §9)."""
+"""Merging document.md, blocks.json and ocr.html into one Document."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def load_document(
     else:
         document = Document(blocks=[])
 
-    # Crop priority follows SPEC §7.1: the blocks index first, an attached ocr.html last.
+    # Crop priority: the blocks index first, an attached ocr.html last.
     for block in document.blocks:
         entry = index.get(block.id)
         if entry is not None:

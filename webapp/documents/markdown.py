@@ -1,4 +1,4 @@
-"""Parser for `document.md` (SPEC §9): preamble, `## СТРАНИЦА N` pages, `### BLOCK [KIND]: ID`."""
+"""Parser for `document.md`: preamble, `## СТРАНИЦА N` pages, `### BLOCK [KIND]: ID`."""
 
 from __future__ import annotations
 

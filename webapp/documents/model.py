@@ -1,4 +1,4 @@
-"""The parsed form of a drawing set: blocks with text, labelled fields, links, crops (SPEC §9)."""
+"""The parsed form of a drawing set: blocks with text, labelled fields, links, crops."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Parser for `ocr.html`, the HTML export of the same blocks (SPEC §9).
+"""Parser for `ocr.html`, the HTML export of the same blocks.
 
 Each `div.block` is parsed on its own slice of the file: real exports contain unbalanced tags inside
 block content, and a tree parser would otherwise nest later blocks inside earlier ones.

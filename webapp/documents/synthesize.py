@@ -1,4 +1,4 @@
-"""Synthesized crops: a vector drawing sheet that lays out a block's recognized text (SPEC §12.3).
+"""Synthesized crops: a vector drawing sheet that lays out a block's recognized text.
 
 Real crops are missing for some sets (the AR4 sample). The sheet shows the block's text, fields and
 tables in small (≈6 pt on A1) but sharp vector text inside frames, with a title block, so an

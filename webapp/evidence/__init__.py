@@ -1,4 +1,4 @@
-"""Evidence rendering (overview, quadrants, ROI of a block's crop) and the render cache (SPEC §7).
+"""Evidence rendering (overview, quadrants, ROI of a block's crop) and the render cache.
 
 Plain library code: the app, the CLI and the pipeline build a `Renderer` and a `RenderCache` from
 their configuration. Importing this package does not load ImageMagick.

@@ -1,6 +1,6 @@
 """Render facts (dpi, scale, grid…) carried inside the PNG itself, in a tEXt chunk.
 
-The cache stores bare PNG files (also on a shared object store, SPEC §7.4), so a cache hit must be
+The cache stores bare PNG files (also on a shared object store), so a cache hit must be
 able to rebuild its caption without re-reading the crop: the PNG is the record.
 """
 

@@ -1,4 +1,4 @@
-"""Overview, quadrant and ROI images of a crop (SPEC §7.2–7.3), cached and single-flighted.
+"""Overview, quadrant and ROI images of a crop, cached and single-flighted.
 
 PDF crops: Ghostscript rasterizes only the requested region at the output resolution, measuring
 the page in the same run (no separate probe on a cold render); Wand then adds the grid and encodes

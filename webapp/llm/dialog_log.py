@@ -1,4 +1,4 @@
-"""The LLM dialog log (SPEC §8.7): every request and response of a chat, appended to
+"""The LLM dialog log: every request and response of a chat, appended to
 `LLM_LOG_DIR/llm_dialog_<chat id>.log`, long sections cut, never an API key, rotated by size."""
 
 from __future__ import annotations

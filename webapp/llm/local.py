@@ -1,4 +1,4 @@
-"""The offline engine (SPEC §8.6): deterministic, no network, the same pipeline end to end.
+"""The offline engine: deterministic, no network, the same pipeline end to end.
 
 It plays the model's part with what the pipeline gives it (`LLMCall.facts`): asks for overviews of
 the best image blocks so rendering really runs, then answers with a digest of the best blocks —

@@ -1,4 +1,4 @@
-"""Finding a block's crop (SPEC §7.1) and making it a local file the renderer can read.
+"""Finding a block's crop and making it a local file the renderer can read.
 
 Order: the blocks index's `crop_url` (a storage key, or a public URL of our bucket mapped back to
 its key), then the projects DB's `crop` files, then the OCR HTML's link. Other URLs are fetched

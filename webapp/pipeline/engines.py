@@ -1,5 +1,5 @@
 """Which engine answers a user: their own Gemini key first, the server's key, else the offline
-engine. Also the per-chat dialog log hook (SPEC §8.7)."""
+engine. Also the per-chat dialog log hook."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Evidence for one run: renders the images the model asks for, stores them with the chat,
-and tells the client (`tool_call`, `image_ready`), each image once per run (SPEC §5, §7)."""
+and tells the client (`tool_call`, `image_ready`), each image once per run."""
 
 from __future__ import annotations
 

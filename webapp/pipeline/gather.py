@@ -1,4 +1,4 @@
-"""Which documents a question is answered from (SPEC §8.1).
+"""Which documents a question is answered from.
 
 Named documents (and tree files) are loaded, with a warning for each that cannot be; if a question
 names documents and none loads, the run fails rather than letting the model guess. A question

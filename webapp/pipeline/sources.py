@@ -1,4 +1,4 @@
-"""Documents a run works from (SPEC §8.1): projects DB nodes and tree files, parsed and cached.
+"""Documents a run works from: projects DB nodes and tree files, parsed and cached.
 
 Parsed documents are kept per process keyed by their objects' ETags, so a chat's second
 question does not download and parse the same set again.

@@ -1,4 +1,4 @@
-"""Importing a drawing set into the embedded projects DB and storage (SPEC §11, §12.3).
+"""Importing a drawing set into the embedded projects DB and storage.
 
 A set is a folder with `document.md`, `blocks.json`, `ocr.html` (any of them) and `crops/`.
 It lands where the production pipeline puts documents: a document node under a client and a

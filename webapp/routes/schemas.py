@@ -11,7 +11,7 @@ MAX_MESSAGE_CHARS = 20_000
 
 
 class Input(Schema):
-    """Request bodies ignore unknown keys (SPEC §4.1)."""
+    """Request bodies ignore unknown keys."""
 
     class Meta:
         unknown = EXCLUDE

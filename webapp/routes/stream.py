@@ -1,4 +1,4 @@
-"""The answer to a chat's latest question, as Server-Sent Events (SPEC §5)."""
+"""The answer to a chat's latest question, as Server-Sent Events."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The event catalogue (SPEC §5) and the Server-Sent Events wire format."""
+"""The event catalogue and the Server-Sent Events wire format."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Starting, executing and following runs (SPEC §5, §6).
+"""Starting, executing and following runs.
 
 A run executes once, in the process that started it, in its own thread (a greenlet under
 gevent), whether or not anyone is listening. Streams attach to it: in the same process they

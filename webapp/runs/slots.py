@@ -1,4 +1,4 @@
-"""Per-process admission: at most N runs execute, at most M wait, in arrival order (SPEC §6).
+"""Per-process admission: at most N runs execute, at most M wait, in arrival order.
 
 A slot is released exactly once, only by the run that holds it: `Ticket.release()` is
 idempotent, and a ticket that gave up waiting never holds a slot.

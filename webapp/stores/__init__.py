@@ -1,4 +1,4 @@
-"""The stores behind small interfaces: chat DB, projects DB and objects (SPEC §3).
+"""The stores behind small interfaces: chat DB, projects DB and objects.
 
 `init_app` builds the implementations the configuration asks for; routes and services reach
 them through `chat_db()`, `projects_db()` and `objects()`.

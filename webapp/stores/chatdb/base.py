@@ -317,7 +317,7 @@ class ChatStore(ABC):
     def get_file_by_url(self, external_url: str) -> Row | None:
         """The `storage_files` row with this `external_url` (a model file URI), if any."""
 
-    # --- runs (SPEC §5) -----------------------------------------------------------------------
+    # --- runs -----------------------------------------------------------------------
     def create_run(self, chat_id: str, message_id: str, username: str, mode: str | None) -> Row:
         """Insert a queued run; raise Conflict when the chat already has an active run."""
         run = {
@@ -356,7 +356,7 @@ class ChatStore(ABC):
     def list_events(self, run_id: str, after_seq: int = 0) -> list[Row]:
         """Persisted events with `seq` > after_seq, in order; `data` as a dict."""
 
-    # --- durable chat deletion (SPEC §10) -------------------------------------------------------
+    # --- durable chat deletion -------------------------------------------------------
     @abstractmethod
     def enqueue_deletion(self, chat_id: str) -> Row:
         """A pending deletion job for the chat (the same job when one exists)."""

@@ -1,4 +1,4 @@
-"""The chat database in a SQLite file: the embedded default (SPEC §3)."""
+"""The chat database in a SQLite file: the embedded default."""
 
 from __future__ import annotations
 

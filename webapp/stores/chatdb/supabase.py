@@ -1,4 +1,4 @@
-"""The chat database on Supabase, through PostgREST with supabase-py (SPEC §3).
+"""The chat database on Supabase, through PostgREST with supabase-py.
 
 The schema is the reference server's plus `migrations/postgres/*.sql` (printed by
 `flask db sql`): PostgREST cannot run DDL, so `init_schema` only checks that they were applied.

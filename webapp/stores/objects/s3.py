@@ -1,4 +1,4 @@
-"""Object storage in an S3-compatible bucket (Cloudflare R2 in production) with boto3 (SPEC §3).
+"""Object storage in an S3-compatible bucket (Cloudflare R2 in production) with boto3.
 
 Uploads stream: up to one part is buffered, larger bodies go up as a multipart upload, and a
 body past `max_bytes` aborts the upload, so the key never shows a partial or oversized object.

@@ -1,4 +1,4 @@
-"""The projects database in a SQLite file, filled by `flask projects import` (SPEC §3)."""
+"""The projects database in a SQLite file, filled by `flask projects import`."""
 
 from __future__ import annotations
 

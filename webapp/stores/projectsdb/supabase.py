@@ -1,4 +1,4 @@
-"""The projects database on Supabase (the reference tables), read through PostgREST (SPEC §3).
+"""The projects database on Supabase (the reference tables), read through PostgREST.
 
 Read-only: this server never writes the projects tree; the reference tooling fills it.
 """
