@@ -10,7 +10,7 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
-__version__ = "2.0.0"
+from webapp.config import VERSION as __version__  # noqa: F401  (the package's version)
 
 
 def create_app(overrides: Mapping[str, Any] | None = None):
@@ -22,12 +22,14 @@ def create_app(overrides: Mapping[str, Any] | None = None):
     from webapp import cli, errors, metrics, requestlog, routes, stores
     from webapp.accounts import cli as roles_cli
     from webapp.auth import cli as users_cli
-    from webapp.auth import jwt
+    from webapp.auth import guard, jwt
     from webapp.chats import cli as chats_cli
     from webapp.chats import purge
     from webapp.config import load_settings
     from webapp.documents import cli as documents_cli
+    from webapp.documents import search
     from webapp.evidence import cli as evidence_cli
+    from webapp.evidence import service as evidence
     from webapp.pipeline import cli as pipeline_cli
     from webapp.pipeline.loop import answer_question
     from webapp.projects import cli as projects_cli
@@ -65,11 +67,14 @@ def create_app(overrides: Mapping[str, Any] | None = None):
     errors.init_app(app)
     requestlog.init_app(app)
     stores.init_app(app)
+    search.init_app(app)
+    evidence.init_app(app)
     stores_cli.init_app(app)
     jwt.init_app(app)
+    guard.init_app(app)
+    metrics.init_app(app)
     runs_manager.init_app(app, answer_question)
     routes.init_app(app)
-    metrics.init_app(app)
     cli.init_app(app)
     users_cli.init_app(app)
     roles_cli.init_app(app)

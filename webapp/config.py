@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+VERSION = "2.0.0"  # the server's version, as /health and /openapi.json show it
 DEFAULT_JWT_SECRET = "change-me-in-production"
 MIN_JWT_SECRET_LENGTH = 32
 

@@ -1,6 +1,10 @@
 """Prometheus metrics of this process (`/metrics`): requests, runs, queue, renders and
 cache hits, LLM calls and tokens. Each gunicorn worker keeps its own; scrape every worker (or
-sum them) — the `worker` label says which one answered."""
+sum them) — the `worker` label says which one answered.
+
+The registry is the app's (`app.extensions["aizoomdoc.metrics"]`, reached with `registry()`);
+packages count into it, and those with a state to show (runs: slots, queue) register gauges.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import hmac
 import os
 import threading
 from collections import defaultdict
+from collections.abc import Callable
 
 from apiflask import APIBlueprint
 from flask import Flask, Response, current_app, request
@@ -15,13 +20,27 @@ from flask import Flask, Response, current_app, request
 from webapp.errors import APIError
 
 LOOPBACK = ("127.0.0.1", "::1")
+EXTENSION = "aizoomdoc.metrics"
 
 
 class Registry:
+    """Counters and summaries, and gauges read when scraped."""
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.counters: dict[tuple[str, tuple], float] = defaultdict(float)
         self.help: dict[str, tuple[str, str]] = {}
+        self.gauges: dict[str, tuple[str, Callable[[], float]]] = {}
+
+    def gauge(self, name: str, help_text: str, read: Callable[[], float]) -> None:
+        """A value read at every scrape (`read()`), e.g. the runs holding a slot."""
+        with self._lock:
+            self.gauges[name] = (help_text, read)
+
+    def value(self, name: str, **labels: str) -> float:
+        """A counter's current value (0 when never counted)."""
+        with self._lock:
+            return self.counters.get(self._key(name, labels), 0.0)
 
     def _key(self, name: str, labels: dict) -> tuple[str, tuple]:
         return name, tuple(sorted(labels.items()))
@@ -38,12 +57,13 @@ class Registry:
             self.counters[self._key(name + "_sum", labels)] += seconds
             self.counters[self._key(name + "_count", labels)] += 1
 
-    def render(self, gauges: dict[str, tuple[str, float]]) -> str:
+    def render(self) -> str:
         worker = str(os.getpid())
         lines: list[str] = []
         with self._lock:
             items = sorted(self.counters.items())
             described = dict(self.help)
+            gauges = {name: (text, read()) for name, (text, read) in self.gauges.items()}
         seen: set[str] = set()
         for (name, labels), value in items:
             base = name.removesuffix("_sum").removesuffix("_count")
@@ -67,7 +87,11 @@ def _escape(value: str) -> str:
     return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-REGISTRY = Registry()
+def registry(app: Flask | None = None) -> Registry:
+    """The app's metrics registry."""
+    return (app or current_app).extensions[EXTENSION]
+
+
 bp = APIBlueprint("metrics", __name__, tag="Health")
 
 
@@ -85,24 +109,18 @@ def metrics():
     """Prometheus metrics (METRICS_ENABLED; a METRICS_TOKEN bearer token, else loopback only)."""
     if not current_app.config["METRICS_ENABLED"] or not _allowed():
         raise APIError(404, "No such resource.", "not_found")
-    from webapp.runs.manager import runs
-
-    pool = runs().pool.snapshot()
-    gauges = {
-        "aizoomdoc_runs_active": ("Runs holding a slot in this worker.", pool["active"]),
-        "aizoomdoc_queue_waiting": ("Runs waiting for a slot in this worker.", pool["waiting"]),
-    }
-    return Response(REGISTRY.render(gauges), mimetype="text/plain; version=0.0.4")
+    return Response(registry().render(), mimetype="text/plain; version=0.0.4")
 
 
 def init_app(app: Flask) -> None:
+    app.extensions[EXTENSION] = Registry()
     app.register_blueprint(bp)
 
     @app.after_request
     def count_request(response):
         if request.endpoint != "metrics.metrics":
             route = request.url_rule.rule if request.url_rule else "unmatched"
-            REGISTRY.inc(
+            registry().inc(
                 "aizoomdoc_http_requests_total",
                 "HTTP requests by route and status.",
                 method=request.method,
@@ -110,5 +128,3 @@ def init_app(app: Flask) -> None:
                 status=str(response.status_code),
             )
         return response
-
-    app.extensions["aizoomdoc.metrics"] = REGISTRY

@@ -20,8 +20,8 @@ def warm_up(app: Flask) -> None:
     with app.app_context():
         if app.config["LLM_PROVIDER"] == "gemini" or app.config["DEFAULT_GEMINI_API_KEY"]:
             import webapp.llm.gemini  # noqa: F401  (the SDK import is the slow part)
-        from webapp.pipeline.imaging import renderer
-        from webapp.pipeline.materials import search_index
+        from webapp.documents.search import search_index
+        from webapp.evidence.service import renderer
 
         renderer(app).warm_up()
         search_index(app)

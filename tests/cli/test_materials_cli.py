@@ -81,7 +81,7 @@ def test_materials_put_the_asked_floor_first(tmp_path, question):
         app.test_cli_runner().invoke(args=["materials", document, question, "--json"]).output
     )
     with app.app_context():
-        from webapp.pipeline.sources import load_node
+        from webapp.documents.sources import load_node
 
         loaded = load_node(document).document
     pages = [loaded.get(b["block_id"]).page for b in data["blocks"][:5]]
@@ -100,7 +100,7 @@ def test_review_questions_see_every_sheet(tmp_path):
         .output
     )
     with app.app_context():
-        from webapp.pipeline.sources import load_node
+        from webapp.documents.sources import load_node
 
         loaded = load_node(document).document
     pages = {loaded.get(b["block_id"]).page for b in data["blocks"]}

@@ -11,7 +11,7 @@ from webapp.documents.model import Block, Document
 
 @pytest.fixture
 def loaded(app):
-    from webapp.pipeline.sources import LoadedDocument
+    from webapp.documents.sources import LoadedDocument
 
     document = LoadedDocument(
         "11111111-2222-3333-4444-555555555555",
@@ -24,7 +24,7 @@ def loaded(app):
 def test_crop_urls_map_back_to_keys(tmp_path, loaded):
     from tests.conftest import app_settings
     from webapp import create_app
-    from webapp.pipeline.crops import key_for_url
+    from webapp.evidence.crops import key_for_url
 
     app = create_app(
         app_settings(
@@ -46,7 +46,7 @@ def test_crop_urls_map_back_to_keys(tmp_path, loaded):
 
 
 def test_resolve_prefers_index_then_projects_then_convention(app, loaded):
-    from webapp.pipeline.crops import CropError, resolve_crop
+    from webapp.evidence.crops import CropError, resolve_crop
 
     block = loaded.document.blocks[0]
     with app.app_context():
@@ -76,7 +76,7 @@ def test_resolve_prefers_index_then_projects_then_convention(app, loaded):
 def test_foreign_urls_only_from_allowed_public_hosts(tmp_path, loaded):
     from tests.conftest import app_settings
     from webapp import create_app
-    from webapp.pipeline.crops import CropError, resolve_crop
+    from webapp.evidence.crops import CropError, resolve_crop
 
     app = create_app(app_settings(tmp_path, CROP_FETCH_ALLOWED_HOSTS=["localhost"]))
     block = loaded.document.blocks[0]

@@ -7,7 +7,6 @@ from __future__ import annotations
 from tests.fakes.gemini import Reply
 from tests.pipeline.replies import final, joined_tokens, texts
 from tests.support.chat_session import names, of
-from webapp.metrics import REGISTRY
 
 ANSWER = "Наружные стены из газобетонных блоков D500 толщиной 400 мм [#DEMO-NODE-001]."
 QUESTION = "Из какого материала наружные стены?"  # not visual: tokens stream live
@@ -109,18 +108,19 @@ def test_persistent_503_ends_with_unavailable(make_session, fake_gemini):
     assert error["code"] == "llm_unavailable" and "HTTP 503" in error["message"]
 
 
-def _counter(kind: str) -> float:
-    key = ("aizoomdoc_llm_tokens_total", (("kind", kind), ("model", "gemini-2.5-flash")))
-    return REGISTRY.counters.get(key, 0.0)
+def _counter(app, kind: str) -> float:
+    from webapp.metrics import registry
+
+    return registry(app).value("aizoomdoc_llm_tokens_total", kind=kind, model="gemini-2.5-flash")
 
 
 def test_thinking_tokens_are_counted(make_session, fake_gemini):
     session = make_session()
-    before = _counter("thinking")
+    before = _counter(session.app, "thinking")
     fake_gemini.add(Reply(json=final(ANSWER).json, thoughts="Проверяю узел.", thoughts_tokens=57))
     events = session.ask(QUESTION)
     _exact(events)
-    assert _counter("thinking") - before == 57
+    assert _counter(session.app, "thinking") - before == 57
     assert of(events, "llm_thinking")[0]["content"] == "Проверяю узел."
 
 

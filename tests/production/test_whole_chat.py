@@ -177,7 +177,7 @@ def test_whole_chat_on_production_backends(production, fake_gemini, tmp_path):
 def test_second_host_reuses_the_first_hosts_renders(
     production, fake_gemini, tmp_path, supabase_chat_db, supabase_projects_db, s3_bucket
 ):
-    from webapp.metrics import REGISTRY
+    from webapp.metrics import registry
 
     app_a, document_id = production
     app_b = create_app(
@@ -186,10 +186,10 @@ def test_second_host_reuses_the_first_hosts_renders(
         )
     )
 
-    def renders(cache: str) -> float:
+    def renders(app, cache: str) -> float:
         return sum(
             v
-            for (name, labels), v in REGISTRY.counters.items()
+            for (name, labels), v in registry(app).counters.items()
             if name == "aizoomdoc_renders_total" and ("cache", cache) in labels
         )
 
@@ -205,10 +205,10 @@ def test_second_host_reuses_the_first_hosts_renders(
             ),
             _final("Готово."),
         )
-        before = renders("hit"), renders("miss")
+        before = renders(app, "hit"), renders(app, "miss")
         events = _user_session(app, document_id, fake_gemini).ask("Что на плане?")
         assert names(events)[-1] == "completed"
-        counted.append((renders("hit") - before[0], renders("miss") - before[1]))
+        counted.append((renders(app, "hit") - before[0], renders(app, "miss") - before[1]))
     (a_hits, a_misses), (b_hits, b_misses) = counted
     assert a_misses >= 1 and a_hits == 0  # host A rendered, into both levels
     assert b_misses == 0 and b_hits == a_misses  # host B rendered nothing: all from the bucket

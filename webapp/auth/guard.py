@@ -6,46 +6,56 @@ import threading
 import time
 
 from cachetools import TTLCache
-from flask import current_app, g, request
+from flask import Flask, current_app, g, request
 from flask_jwt_extended import get_jwt, verify_jwt_in_request
 
 from webapp.errors import APIError
 from webapp.stores import chat_db
 from webapp.stores.chatdb.base import Row
 
-_CACHE_KEY = "aizoomdoc.user_cache"
-_lock = threading.Lock()  # cachetools caches are not thread-safe on their own
+EXTENSION = "aizoomdoc.auth"
+VERIFIED_TOKENS_SECONDS = 300  # a verified token's claims are remembered this long at most
 
 
-def _user_cache() -> TTLCache:
-    cache = current_app.extensions.get(_CACHE_KEY)
-    if cache is None:
-        ttl = max(float(current_app.config["AUTH_CACHE_SECONDS"]), 0.001)
-        cache = current_app.extensions[_CACHE_KEY] = TTLCache(maxsize=10_000, ttl=ttl)
-    return cache
+class AuthCaches:
+    """What this process remembers about callers: users' status (AUTH_CACHE_SECONDS) and the
+    claims of bearer tokens already verified. cachetools caches are not thread-safe: one lock."""
+
+    def __init__(self, user_seconds: float) -> None:
+        self.lock = threading.Lock()
+        self.users: TTLCache = TTLCache(maxsize=10_000, ttl=max(float(user_seconds), 0.001))
+        self.verified: TTLCache = TTLCache(maxsize=20_000, ttl=VERIFIED_TOKENS_SECONDS)
+
+
+def init_app(app: Flask) -> None:
+    app.extensions[EXTENSION] = AuthCaches(app.config["AUTH_CACHE_SECONDS"])
+
+
+def _caches() -> AuthCaches:
+    return current_app.extensions[EXTENSION]
 
 
 def forget_user(user_id: str) -> None:
     """Drop a cached user so a status change applies to the next request of this process."""
-    with _lock:
-        _user_cache().pop(user_id, None)
+    caches = _caches()
+    with caches.lock:
+        caches.users.pop(user_id, None)
 
 
 def load_user(user_id: str) -> Row | None:
     if current_app.config["AUTH_CACHE_SECONDS"] <= 0:
         return chat_db().get_user(user_id)
-    cache = _user_cache()
-    with _lock:
-        user = cache.get(user_id)
+    caches = _caches()
+    with caches.lock:
+        user = caches.users.get(user_id)
     if user is None:
         user = chat_db().get_user(user_id)
         if user is not None:
-            with _lock:
-                cache[user_id] = user
+            with caches.lock:
+                caches.users[user_id] = user
     return user
 
 
-_VERIFIED = "aizoomdoc.verified_tokens"
 BEARER = "Bearer "
 
 
@@ -57,16 +67,14 @@ def _verified_claims() -> dict:
     """
     header = request.headers.get("Authorization", "")
     token = header[len(BEARER) :].strip() if header.startswith(BEARER) else ""
-    verified: TTLCache = current_app.extensions.setdefault(
-        _VERIFIED, TTLCache(maxsize=20_000, ttl=300)
-    )
-    with _lock:
-        claims = verified.get(token) if token else None
+    caches = _caches()
+    with caches.lock:
+        claims = caches.verified.get(token) if token else None
     if claims is None or claims["exp"] <= time.time():
         verify_jwt_in_request()  # the full check; its failures answer 401 themselves
         claims = get_jwt()
-        with _lock:
-            verified[token] = claims
+        with caches.lock:
+            caches.verified[token] = claims
     elif chat_db().is_token_revoked(claims["jti"]):
         raise APIError(
             401,

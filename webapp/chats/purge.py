@@ -18,7 +18,7 @@ from flask import Flask, current_app
 
 from webapp.llm.dialog_log import delete_chat_logs
 from webapp.stores import chat_db, objects
-from webapp.stores.chatdb.base import DELETION_STEPS, Row
+from webapp.stores.chatdb.base import DELETION_STEPS, Row, is_stale
 
 log = logging.getLogger("webapp.chats.purge")
 StepHook = Callable[[str, str], None]
@@ -54,7 +54,6 @@ def purge_chat(job: Row, after_step: StepHook | None = None) -> None:
 
 
 def _answer_in_progress(chat_id: str) -> bool:
-    from webapp.runs.manager import is_stale
 
     run = chat_db().active_run(chat_id)
     return run is not None and not is_stale(run, current_app.config["RUN_STALE_SECONDS"])

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from flask import Flask, current_app
+
 from webapp.documents.analysis import ANALYZER_VERSION, iter_tokens
 from webapp.documents.model import Document
 from webapp.documents.query import parse_query
@@ -293,3 +295,17 @@ class SearchIndex:
                 raise
         finally:
             connection.close()
+
+
+EXTENSION = "aizoomdoc.search"
+
+
+def search_index(app: Flask | None = None) -> SearchIndex:
+    """The app's search index (one SQLite file under DATA_DIR, shared by its processes)."""
+    return (app or current_app).extensions[EXTENSION]
+
+
+def init_app(app: Flask) -> None:
+    folder = Path(app.config["DATA_DIR"])
+    folder.mkdir(parents=True, exist_ok=True)
+    app.extensions[EXTENSION] = SearchIndex(folder / "search.db")

@@ -5,10 +5,11 @@ what it did on each level."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from webapp.evidence.cache import RenderCache
 from webapp.evidence.shared import SharedRenderLevel, build_shared_level
@@ -22,7 +23,7 @@ SHARED_OFF = "shared render_cache/: not used (STORAGE=local)"
 
 
 def _local() -> RenderCache:
-    from webapp.pipeline.imaging import build_cache
+    from webapp.evidence.service import build_cache
 
     found = build_cache(current_app.config)  # without a store: the disk level alone
     if found is None:
@@ -102,5 +103,72 @@ def invalidate(source: str) -> None:
     click.echo(f"Removed {_local().invalidate(source)} renders of {source}.")
 
 
+@click.command("render")
+@click.argument("document_id")
+@click.argument("block_id")
+@click.option(
+    "--kind",
+    type=click.Choice(["overview", "quadrants", "roi"]),
+    default=None,
+    help="What to render (default: roi when a region is given, else overview).",
+)
+@click.option("--sector", help="A sector A1…C3 of the overview's grid (roi).")
+@click.option("--bbox", help="x1,y1,x2,y2 in 0..1 of the crop, top-left origin (roi).")
+@click.option("--dpi", default=300, show_default=True, type=int, help="ROI resolution.")
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="PNG file to write (quadrants: FILE_TL.png, FILE_TR.png, …).",
+)
+@with_appcontext
+def render(
+    document_id: str,
+    block_id: str,
+    kind: str | None,
+    sector: str | None,
+    bbox: str | None,
+    dpi: int,
+    out: Path,
+) -> None:
+    """Render BLOCK_ID of DOCUMENT_ID as the model would see it."""
+    from webapp.documents.sources import SourceError, load_node
+    from webapp.evidence.crops import CropError, resolve_crop
+    from webapp.evidence.errors import RenderError
+    from webapp.evidence.regions import RegionError, clamp_dpi, parse_region
+    from webapp.evidence.service import renderer
+
+    try:
+        document = load_node(document_id)
+    except SourceError as exc:
+        raise click.ClickException(str(exc)) from None
+    block = document.document.get(block_id)
+    if block is None:
+        raise click.ClickException(f"block {block_id} is not in the document")
+    kind = kind or ("roi" if sector or bbox else "overview")
+    try:
+        source = resolve_crop(document, block)
+        if kind == "overview":
+            images = [("", renderer().overview(source))]
+        elif kind == "quadrants":
+            shots = renderer().quadrants(source)
+            if not shots:
+                raise click.ClickException("this crop is small enough: no quadrants are made")
+            images = list(zip(("_TL", "_TR", "_BL", "_BR"), shots))
+        else:
+            bbox_value = bbox.split(",") if bbox else None
+            region = parse_region(bbox_value, sector, margin=current_app.config["ROI_MARGIN"])
+            images = [("", renderer().roi(source, region, clamp_dpi(dpi)))]
+    except (CropError, RenderError, RegionError) as exc:
+        raise click.ClickException(str(exc)) from None
+    for suffix, image in images:
+        path = out.with_name(out.stem + suffix + (out.suffix or ".png"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(image.png)
+        click.echo(f"{path}  {image.width}×{image.height}  {image.caption(block.id)}")
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(cache)
+    app.cli.add_command(render)

@@ -11,11 +11,11 @@ from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from webapp.llm.base import LLMCall, LLMEngine, LLMError, LLMResult, TextPart
-from webapp.metrics import REGISTRY
+from webapp.metrics import registry
 from webapp.pipeline.answer import AnswerFormatError
 from webapp.pipeline.prompts import REPAIR
 from webapp.pipeline.tokens import AnswerStream
-from webapp.runs.manager import UserFacingError
+from webapp.runs.errors import UserFacingError
 from webapp.runs.request import Deadline, RunTimeout
 
 log = logging.getLogger("webapp.pipeline.calls")
@@ -113,7 +113,7 @@ class Caller:
 
     @staticmethod
     def _count(model: str, outcome: str, result: LLMResult | None = None) -> None:
-        REGISTRY.inc("aizoomdoc_llm_calls_total", "LLM calls.", model=model, outcome=outcome)
+        registry().inc("aizoomdoc_llm_calls_total", "LLM calls.", model=model, outcome=outcome)
         if result is None:
             return
         for kind, count in (
@@ -123,7 +123,7 @@ class Caller:
             ("cached", result.cached_tokens),
         ):
             if count:
-                REGISTRY.inc(
+                registry().inc(
                     "aizoomdoc_llm_tokens_total", "LLM tokens.", count, model=model, kind=kind
                 )
 

@@ -16,9 +16,9 @@ from typing import Any
 
 from webapp.documents.lookalikes import normalize_dashes, to_latin
 from webapp.documents.model import Block
+from webapp.documents.sources import LoadedDocument
 from webapp.pipeline.answer import Answer
 from webapp.pipeline.references import canonical, cited_ids, rewrite
-from webapp.pipeline.sources import LoadedDocument
 
 CONTEXT_CHARS = 160  # text around a wrong reference shown to the model when it corrects it
 _MARKUP_RE = re.compile(r"\*\*|__|`|\|")

@@ -29,8 +29,8 @@ def materials(document_id: str, question: str, mode: str, as_json: bool) -> None
     Every block is also listed in the document map, so the model can ask for any of them by id:
     a block missing here is reachable, but the model has to know to ask.
     """
+    from webapp.documents.sources import SourceError, load_node
     from webapp.pipeline.preview import round_one
-    from webapp.pipeline.sources import SourceError, load_node
 
     if not question.strip():
         raise click.BadParameter("the question is empty", param_hint="QUESTION")

@@ -9,16 +9,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from webapp.documents.model import Block
+from webapp.documents.sources import LoadedDocument
+from webapp.evidence.crops import CropError, resolve_crop
 from webapp.evidence.errors import RenderError
 from webapp.evidence.regions import RegionError
 from webapp.evidence.render import RenderedImage
+from webapp.evidence.service import renderer
 from webapp.links import object_url
 from webapp.llm.base import ImagePart
-from webapp.metrics import REGISTRY
+from webapp.metrics import registry
 from webapp.pipeline.answer import IMAGE_ID_PREFIX, RoiRequest
-from webapp.pipeline.crops import CropError, resolve_crop
-from webapp.pipeline.imaging import renderer
-from webapp.pipeline.sources import LoadedDocument
 from webapp.runs import events as ev
 from webapp.stores import chat_db, objects
 
@@ -26,7 +26,7 @@ log = logging.getLogger("webapp.pipeline.evidence")
 
 
 def _timed(kind: str, started: float) -> None:
-    REGISTRY.observe(
+    registry().observe(
         "aizoomdoc_render_seconds",
         "Time spent rendering (cache hits included).",
         time.perf_counter() - started,
@@ -60,7 +60,7 @@ class EvidenceDesk:
     def _store(
         self, document: LoadedDocument, block: Block, image: RenderedImage, reason: str
     ) -> ImagePart | None:
-        REGISTRY.inc(
+        registry().inc(
             "aizoomdoc_renders_total",
             "Rendered images by kind and cache result.",
             kind=image.kind,

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from flask import current_app
 
-from webapp.pipeline.materials import search_index
-from webapp.pipeline.run import Progress
-from webapp.pipeline.sources import (
+from webapp.documents.search import search_index
+from webapp.documents.sources import (
     LoadedDocument,
     SourceError,
     all_document_ids,
     load_node,
     load_tree_files,
 )
-from webapp.runs.manager import UserFacingError
+from webapp.pipeline.run import Progress
+from webapp.runs.errors import UserFacingError
 from webapp.runs.request import RunRequest
 
 AUTO_SCAN_LIMIT = 200

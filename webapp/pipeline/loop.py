@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from flask import current_app
 
 from webapp.chats.files import llm_file_parts
+from webapp.documents.sources import LoadedDocument
 from webapp.pipeline import prompts
 from webapp.pipeline.answer import Answer, RoiRequest, parse_answer, parse_object, parse_rois
 from webapp.pipeline.calls import Caller
@@ -39,7 +40,6 @@ from webapp.pipeline.materials import (
 )
 from webapp.pipeline.messages import answer_call, collect_call, correction_call, gate_call
 from webapp.pipeline.run import Progress, Run, choose_strategy
-from webapp.pipeline.sources import LoadedDocument
 from webapp.pipeline.tokens import AnswerStream
 from webapp.runs import events as ev
 from webapp.runs.request import RunRequest, RunTimeout

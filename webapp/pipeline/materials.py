@@ -16,16 +16,14 @@ import re
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from cachetools import LRUCache
-from flask import Flask, current_app
 
 from webapp.documents.docmap import build_map
 from webapp.documents.model import Block
-from webapp.documents.search import SearchHit, SearchIndex
-from webapp.pipeline.sources import LoadedDocument
+from webapp.documents.search import SearchHit, search_index
+from webapp.documents.sources import LoadedDocument
 
 BLOCK_TEXT_CHARS = 6000
 EXCERPT_CHARS = 320
@@ -35,19 +33,6 @@ LINKED_BLOCKS = 12
 REVIEW_BLOCKS_PER_PAGE = 2
 # reasons a block is in the materials; the first ones are never cut down to an excerpt first
 ASKED_REASONS = ("requested", "query", "title", "collect")
-_lock = threading.Lock()
-
-
-def search_index(app: Flask | None = None) -> SearchIndex:
-    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
-    index = app.extensions.get("aizoomdoc.search")
-    if index is None:
-        with _lock:
-            index = app.extensions.get("aizoomdoc.search")
-            if index is None:
-                path = Path(app.config["DATA_DIR"]) / "search.db"
-                index = app.extensions["aizoomdoc.search"] = SearchIndex(path)
-    return index
 
 
 @dataclass

@@ -12,12 +12,12 @@ from typing import Any
 
 from webapp.documents.docmap import page_lines
 from webapp.documents.outline import is_whole_document_question
+from webapp.documents.sources import LoadedDocument
 from webapp.llm.base import ImagePart, LLMCall, Part, TextPart
 from webapp.pipeline import prompts
 from webapp.pipeline.answer import ANSWER_SCHEMA, COLLECT_SCHEMA, CORRECTION_SCHEMA, ROI_SCHEMA
 from webapp.pipeline.materials import Written, write_materials
 from webapp.pipeline.run import Run
-from webapp.pipeline.sources import LoadedDocument
 from webapp.runs.request import RunRequest
 from webapp.stores import chat_db
 

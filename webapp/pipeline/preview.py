@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from webapp.documents.sources import LoadedDocument
 from webapp.pipeline import prompts
 from webapp.pipeline.intent import detect_intent
 from webapp.pipeline.loop import COLLECT_BLOCKS
@@ -23,7 +24,6 @@ from webapp.pipeline.materials import (
     select_for_question,
     write_materials,
 )
-from webapp.pipeline.sources import LoadedDocument
 
 
 @dataclass

@@ -15,6 +15,7 @@ from typing import Any
 
 from flask import current_app
 
+from webapp.documents.sources import LoadedDocument
 from webapp.llm.base import FilePart, ImagePart, LLMEngine
 from webapp.pipeline.answer import Answer
 from webapp.pipeline.calls import Caller
@@ -22,7 +23,6 @@ from webapp.pipeline.citations import CitationChecker
 from webapp.pipeline.evidence import EvidenceDesk
 from webapp.pipeline.intent import Intent
 from webapp.pipeline.materials import Prefix, Selection
-from webapp.pipeline.sources import LoadedDocument
 from webapp.pipeline.tokens import AnswerStream
 from webapp.runs import events as ev
 from webapp.runs.request import RunRequest

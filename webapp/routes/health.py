@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from apiflask import APIBlueprint
 
-from webapp import __version__
+from webapp.config import VERSION as __version__
 from webapp.health import readiness
 from webapp.routes.schemas import Health, Ready, Root
 

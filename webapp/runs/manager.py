@@ -13,46 +13,24 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
 
 from flask import Flask, current_app
 
-from webapp.metrics import REGISTRY
+from webapp.metrics import registry
 from webapp.runs import events as ev
 from webapp.runs.channel import ChannelRegistry, RunChannel
+from webapp.runs.errors import UserFacingError
 from webapp.runs.request import Attachments, Deadline, RunRequest, RunTimeout
 from webapp.runs.slots import QueueFull, SlotPool, WaitTimeout, wait_for_slot
-from webapp.stores.chatdb.base import ChatStore, Conflict, Row
+from webapp.stores import stores
+from webapp.stores.chatdb.base import ChatStore, Conflict, Row, is_stale
 from webapp.stores.sqlite import utcnow
 
 log = logging.getLogger("webapp.runs")
 EXTENSION = "aizoomdoc.runs"
 POLL_EVERY = 0.5
 
-Answerer = Callable[[RunRequest, Callable[[str, dict], int]], None]
-
-
-class UserFacingError(Exception):
-    """An error whose message is meant for the user as it is (with an event `code`)."""
-
-    def __init__(self, message: str, code: str = "run_failed") -> None:
-        super().__init__(message)
-        self.code = code
-
-
-def _parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
-def is_stale(run: Row, stale_after: float, now: datetime | None = None) -> bool:
-    """An active run whose executor stopped beating (its process died)."""
-    if run["status"] not in ("queued", "running"):
-        return False
-    beat = _parse_time(run.get("heartbeat_at")) or _parse_time(run.get("created_at"))
-    age = (now or datetime.now(timezone.utc)) - beat if beat else timedelta(0)
-    return age > timedelta(seconds=stale_after)
+Answerer = Callable[[RunRequest, ev.Emit], None]
 
 
 class RunManager:
@@ -135,8 +113,8 @@ class RunManager:
                 # client that asks again at once finds the slot free
                 beating.set()
                 elapsed = time.monotonic() - started
-                REGISTRY.inc("aizoomdoc_runs_total", "Runs by outcome.", outcome=outcome)
-                REGISTRY.observe(
+                registry().inc("aizoomdoc_runs_total", "Runs by outcome.", outcome=outcome)
+                registry().observe(
                     "aizoomdoc_run_seconds", "Run durations.", elapsed, outcome=outcome
                 )
                 if ticket is not None:
@@ -285,9 +263,19 @@ class RunManager:
 
 
 def init_app(app: Flask, answerer: Answerer) -> None:
-    from webapp.stores import build_stores  # noqa: F401  (stores are initialised before us)
-
-    app.extensions[EXTENSION] = RunManager(app, app.extensions["aizoomdoc.stores"].chat, answerer)
+    """The run manager of this app (after the stores and metrics), and its gauges."""
+    manager = app.extensions[EXTENSION] = RunManager(app, stores(app).chat, answerer)
+    metrics = registry(app)
+    metrics.gauge(
+        "aizoomdoc_runs_active",
+        "Runs holding a slot in this worker.",
+        lambda: manager.pool.snapshot()["active"],
+    )
+    metrics.gauge(
+        "aizoomdoc_queue_waiting",
+        "Runs waiting for a slot in this worker.",
+        lambda: manager.pool.snapshot()["waiting"],
+    )
 
 
 def runs() -> RunManager:

@@ -83,8 +83,9 @@ def init_app(app: Flask) -> None:
         init_schema(stores)
 
 
-def stores() -> Stores:
-    return current_app.extensions[EXTENSION]
+def stores(app: Flask | None = None) -> Stores:
+    """The app's stores (the current app's by default)."""
+    return (app or current_app).extensions[EXTENSION]
 
 
 def chat_db() -> ChatStore:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import uuid
 from abc import ABC, abstractmethod
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from webapp.stores.sqlite import utcnow
@@ -385,3 +386,18 @@ class ChatStore(ABC):
     @abstractmethod
     def set_api_key(self, username: str, encrypted_key: str | None) -> None:
         """Store (or with None remove) the user's encrypted key."""
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def is_stale(run: Row, stale_after: float, now: datetime | None = None) -> bool:
+    """An active run whose executor stopped beating (its process died)."""
+    if run["status"] not in ("queued", "running"):
+        return False
+    beat = _parse_time(run.get("heartbeat_at")) or _parse_time(run.get("created_at"))
+    age = (now or datetime.now(timezone.utc)) - beat if beat else timedelta(0)
+    return age > timedelta(seconds=stale_after)

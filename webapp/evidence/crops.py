@@ -18,8 +18,8 @@ import requests
 from flask import current_app
 
 from webapp.documents.model import Block
+from webapp.documents.sources import LoadedDocument
 from webapp.evidence.render import CropSource
-from webapp.pipeline.sources import LoadedDocument
 from webapp.stores import objects, projects_db
 
 CROP_EXTENSIONS = (".pdf", ".png", ".jpg", ".jpeg")

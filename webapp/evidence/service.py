@@ -1,22 +1,29 @@
-"""The process's renderer and render cache, built once from the configuration."""
+"""The app's evidence service: its renderer and render cache, built from the configuration.
+
+`init_app` registers an `Evidence` under `app.extensions["aizoomdoc.evidence"]`; `renderer()`
+reaches it. The renderer itself (ImageMagick policy, Ghostscript, the cache reconciled with its
+folder) is made when first used, so commands that never render start fast.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from flask import Flask, current_app
 
 from webapp.evidence.cache import RenderCache
 from webapp.evidence.render import Renderer
 from webapp.evidence.shared import PREFIX as SHARED_PREFIX
+from webapp.stores import stores
 from webapp.stores.objects.base import ObjectNotFound, ObjectStore
 
-EXTENSION = "aizoomdoc.renderer"
+EXTENSION = "aizoomdoc.evidence"
 SHARED_SOURCE = "(shared)"
-log = logging.getLogger("webapp.pipeline.imaging")
-_lock = threading.Lock()
+log = logging.getLogger("webapp.evidence.service")
 
 
 class SharedRenderCache:
@@ -55,7 +62,7 @@ class SharedRenderCache:
         return getattr(self.local, name)  # stats, prune, clear, invalidate: the local level
 
 
-def build_cache(config: dict, store: ObjectStore | None = None) -> RenderCache | None:
+def build_cache(config: Mapping[str, Any], store: ObjectStore | None = None) -> RenderCache | None:
     if not config["EVIDENCE_CACHE_ENABLED"]:
         return None
     cache = RenderCache(
@@ -68,7 +75,7 @@ def build_cache(config: dict, store: ObjectStore | None = None) -> RenderCache |
     return cache
 
 
-def build_renderer(config: dict, store: ObjectStore | None = None) -> Renderer:
+def build_renderer(config: Mapping[str, Any], store: ObjectStore | None = None) -> Renderer:
     cache = build_cache(config, store)
     if cache is not None:
         cache.reconcile()  # files and index agree again after a crash or a manual cleanup
@@ -82,14 +89,27 @@ def build_renderer(config: dict, store: ObjectStore | None = None) -> Renderer:
     )
 
 
+class Evidence:
+    """Holds the app's renderer, made on first use from the app's settings and object store."""
+
+    def __init__(self, config: Mapping[str, Any], store: Callable[[], ObjectStore]) -> None:
+        self.config = config
+        self.store = store
+        self._renderer: Renderer | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def renderer(self) -> Renderer:
+        with self._lock:
+            if self._renderer is None:
+                self._renderer = build_renderer(self.config, self.store())
+            return self._renderer
+
+
 def renderer(app: Flask | None = None) -> Renderer:
-    """The renderer of this process (made on first use: start-up stays fast)."""
-    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
-    found = app.extensions.get(EXTENSION)
-    if found is None:
-        with _lock:
-            found = app.extensions.get(EXTENSION)
-            if found is None:
-                store = app.extensions["aizoomdoc.stores"].objects
-                found = app.extensions[EXTENSION] = build_renderer(app.config, store)
-    return found
+    """The app's renderer."""
+    return (app or current_app).extensions[EXTENSION].renderer
+
+
+def init_app(app: Flask) -> None:
+    app.extensions[EXTENSION] = Evidence(app.config, lambda: stores(app).objects)
