@@ -5,11 +5,13 @@ from __future__ import annotations
 import mimetypes
 import re
 import uuid
+from collections.abc import Iterable
 from pathlib import PurePosixPath
 
 from werkzeug.datastructures import FileStorage
 
 from webapp.auth.guard import owns
+from webapp.chats.attachments import GoogleFile
 from webapp.errors import APIError
 from webapp.links import object_url
 from webapp.stores import chat_db, objects
@@ -131,19 +133,19 @@ def upload_for_llm(user: Row, upload: FileStorage, engine) -> Row:
     }
 
 
-def llm_file_parts(user: Row, google_files: list[dict]) -> tuple[list, list[str]]:
+def llm_file_parts(user: Row, google_files: Iterable[GoogleFile]) -> tuple[list, list[str]]:
     """The caller's own LLM uploads among `google_files` as model parts; others refused."""
     from webapp.llm.base import FilePart
 
     parts, refused = [], []
     for item in google_files:
-        row = chat_db().get_file_by_url(item["uri"])
+        row = chat_db().get_file_by_url(item.uri)
         if row is None or not owns(user, row) or row["source_type"] != "llm_upload":
-            refused.append(item["uri"])
+            refused.append(item.uri)
             continue
         parts.append(
             FilePart(
-                item["uri"],
+                item.uri,
                 row.get("mime_type") or "application/octet-stream",
                 row.get("filename") or "file",
             )

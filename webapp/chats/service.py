@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import re
-from typing import Any
-
 from webapp.auth.guard import owns
+from webapp.chats import attachments
+from webapp.chats.attachments import Attachments
 from webapp.chats.images import message_images
 from webapp.errors import APIError
 from webapp.stores import chat_db, projects_db
@@ -16,7 +15,6 @@ NOT_OWNER = "not_chat_owner"
 NOT_OWNER_MESSAGE = "Only the chat's owner can ask questions in it."
 CHAT_FIELDS = ("id", "title", "description", "user_id", "created_at", "updated_at")
 MESSAGE_FIELDS = ("id", "chat_id", "role", "content", "message_type", "created_at")
-TREE_KEY = re.compile(r"^tree_docs/[0-9a-fA-F-]{36}/[^\x00]+$")
 
 
 def chat_out(chat: Row) -> Row:
@@ -80,59 +78,41 @@ def history(user: Row, chat_id: str, limit: int, before: str | None) -> Row:
     return {**chat, "chat": chat, "messages": messages_out(messages)}
 
 
-def _google_files(payload: dict) -> list[dict]:
-    """Accept `google_files` as URI strings or objects, and the older `google_file_uris`."""
-    result = []
-    for item in list(payload.get("google_files") or []) + list(
-        payload.get("google_file_uris") or []
-    ):
-        if isinstance(item, str) and item.strip():
-            result.append({"uri": item.strip(), "mime_type": None, "storage_path": None})
-        elif isinstance(item, dict) and isinstance(item.get("uri"), str) and item["uri"].strip():
-            result.append(
-                {
-                    "uri": item["uri"].strip(),
-                    "mime_type": item.get("mime_type"),
-                    "storage_path": item.get("storage_path"),
-                }
-            )
-        else:
-            raise APIError(
-                422,
-                "Each google_files item must be a URI string or {uri, mime_type}.",
-                details={"google_files": ["invalid item"]},
-            )
-    return result
-
-
-def _check_attachments(user: Row, payload: dict) -> dict[str, Any]:
+def _check_attachments(user: Row, payload: dict) -> Attachments:
+    """The message's attachments, each checked (the caller's files, existing documents, keys
+    inside a document folder); every problem is listed in one 422."""
     errors: dict[str, list[str]] = {}
-    file_ids = list(dict.fromkeys(payload.get("attached_file_ids") or []))
+    file_ids = attachments.ids(payload.get("attached_file_ids") or [])
     for file_id in file_ids:
-        row = chat_db().get_file(file_id)
-        if not owns(user, row):
+        if not owns(user, chat_db().get_file(file_id)):
             errors.setdefault("attached_file_ids", []).append(f"unknown file {file_id}")
-    document_ids = list(dict.fromkeys(payload.get("attached_document_ids") or []))
+    document_ids = attachments.ids(payload.get("attached_document_ids") or [])
     for document_id in document_ids:
         node = projects_db().get_node(document_id)
         if node is None or node.get("node_type") != "document":
             errors.setdefault("attached_document_ids", []).append(f"unknown document {document_id}")
-    tree_files = payload.get("tree_files") or []
-    for item in tree_files:
-        if not TREE_KEY.match(item["r2_key"]) or ".." in item["r2_key"]:
-            errors.setdefault("tree_files", []).append(
-                f"{item['r2_key']!r} is not under tree_docs/<document id>/"
-            )
-    google_files = _google_files(payload)
+    parsed: dict[str, tuple] = {}
+    for name, parse, items in (
+        ("tree_files", attachments.tree_files, payload.get("tree_files") or []),
+        (
+            "google_files",
+            attachments.google_files,
+            list(payload.get("google_files") or []) + list(payload.get("google_file_uris") or []),
+        ),
+    ):
+        try:
+            parsed[name] = parse(items, name)
+        except attachments.AttachmentError as exc:
+            errors.setdefault(name, []).append(str(exc))
     if errors:
         message = "; ".join(f"{k}: {', '.join(v)}" for k, v in errors.items())
         raise APIError(422, f"Invalid attachments: {message}", details=errors)
-    return {
-        "file_ids": file_ids,
-        "document_ids": document_ids,
-        "tree_files": tree_files,
-        "google_files": google_files,
-    }
+    return Attachments(
+        document_ids=document_ids,
+        tree_files=parsed["tree_files"],
+        google_files=parsed["google_files"],
+        file_ids=file_ids,
+    )
 
 
 def post_message(user: Row, chat_id: str, payload: dict) -> Row:
@@ -142,14 +122,14 @@ def post_message(user: Row, chat_id: str, payload: dict) -> Row:
         raise APIError(
             422, "Message content must not be blank.", details={"content": ["must not be blank"]}
         )
-    attachments = _check_attachments(user, payload)
+    checked = _check_attachments(user, payload)
     message = chat_db().add_message(
         chat_id,
         "user",
         content,
         "text",
-        attachments=attachments,
-        file_ids=attachments["file_ids"],
+        attachments=checked.stored(),
+        file_ids=list(checked.file_ids),
     )
     return messages_out([message])[0]
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from cachetools import LRUCache
 
@@ -17,7 +19,14 @@ from webapp.documents.model import Document, DocumentFormatError
 from webapp.stores import objects, projects_db
 from webapp.stores.objects.base import ObjectNotFound
 
-TREE_PREFIX = re.compile(r"^tree_docs/([0-9a-fA-F-]{36})/")
+TREE_PREFIX = re.compile(r"^tree_docs/([0-9a-fA-F-]{36})/[^\x00]+$")
+
+
+def is_tree_key(key: str) -> bool:
+    """A storage key inside a document's folder (`tree_docs/<document id>/…`), no way out."""
+    return bool(TREE_PREFIX.match(key)) and ".." not in key
+
+
 SOURCE_TYPES = ("result_md", "blocks_index", "ocr_html")
 SUFFIXES = {
     "result_md": ("document.md", ".md"),
@@ -27,6 +36,13 @@ SUFFIXES = {
 
 _cache: LRUCache = LRUCache(maxsize=32)
 _cache_lock = threading.Lock()
+
+
+class TreeKey(Protocol):
+    """A file of a document folder: its key and, when known, its file type."""
+
+    r2_key: str
+    file_type: str | None
 
 
 class SourceError(Exception):
@@ -106,15 +122,15 @@ def load_node(document_id: str) -> LoadedDocument:
     return _parse(document_id, name, keys)
 
 
-def load_tree_files(items: list[dict]) -> list[LoadedDocument]:
+def load_tree_files(items: Iterable[TreeKey]) -> list[LoadedDocument]:
     """Documents from loose `tree_docs/<id>/…` keys, grouped by their folder."""
     groups: dict[str, dict[str, str]] = {}
     for item in items:
-        key = item.get("r2_key", "")
+        key = item.r2_key
         match = TREE_PREFIX.match(key)
-        if not match or ".." in key:
+        if not match or not is_tree_key(key):
             raise SourceError(f"{key!r} is not under tree_docs/<document id>/")
-        file_type = _file_type_of(key, item.get("file_type"))
+        file_type = _file_type_of(key, item.file_type)
         if file_type:
             groups.setdefault(match.group(1), {}).setdefault(file_type, key)
     loaded = []

@@ -8,6 +8,7 @@ from flask import Response, request, stream_with_context
 from webapp.auth.guard import current_user
 from webapp.chats.service import owned_chat
 from webapp.routes.common import AUTH_RESPONSES, protected
+from webapp.runs import events as ev
 from webapp.runs.stream import open_stream
 
 bp = APIBlueprint("stream", __name__, tag="Chats")
@@ -37,7 +38,8 @@ def stream(chat_id: str):
     events = open_stream(
         user, chat, request.args, request.headers.get("Last-Event-ID"), request.host_url
     )
-    response = Response(stream_with_context(events), mimetype="text/event-stream")
+    wire = (ev.PING if event is None else ev.format_event(*event) for event in events)
+    response = Response(stream_with_context(wire), mimetype="text/event-stream")
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Accel-Buffering"] = "no"
     response.headers["Content-Type"] = "text/event-stream; charset=utf-8"

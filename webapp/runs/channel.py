@@ -20,7 +20,7 @@ class RunChannel:
         self._next_seq = first_seq
         self._lock = threading.Lock()
         self._subscribers: list[queue.Queue[Event]] = []
-        self._tokens: list[tuple[int, str, str]] = []  # (seq, token, model): the answer so far
+        self._tokens: list[Event] = []  # the answer tokens sent so far (they are not stored)
         self.finished = False
 
     def emit(self, event: str, data: dict[str, Any]) -> int:
@@ -33,15 +33,15 @@ class RunChannel:
             if event in TERMINAL:
                 self.finished = True
             if event == LLM_TOKEN:
-                self._tokens.append((seq, data["token"], data.get("model", "")))
+                self._tokens.append((seq, event, data))
             for subscriber in self._subscribers:
                 subscriber.put((seq, event, data))
         return seq
 
-    def subscribe(self) -> tuple[queue.Queue[Event], list[tuple[int, str, str]]]:
-        """A queue of events from now on, and the answer tokens sent before it (they are not
-        stored: a stream that attaches late gets them as one catch-up token). The caller replays
-        the stored events from the DB."""
+    def subscribe(self) -> tuple[queue.Queue[Event], list[Event]]:
+        """A queue of events from now on, and the answer tokens sent before it (tokens are not
+        stored, so a stream that attaches late gets them from here). The caller replays the
+        stored events from the DB."""
         subscriber: queue.Queue[Event] = queue.Queue()
         with self._lock:
             self._subscribers.append(subscriber)

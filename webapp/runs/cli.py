@@ -12,10 +12,10 @@ from flask.cli import with_appcontext
 
 from webapp.accounts import settings as user_settings
 from webapp.auth.tokens import generate_static_token, hash_token
+from webapp.chats.attachments import Attachments
 from webapp.links import unsign_key
 from webapp.runs import events as ev
 from webapp.runs.manager import runs
-from webapp.runs.request import Attachments
 from webapp.stores import chat_db, objects, projects_db
 
 CLI_USER = "cli"
@@ -93,7 +93,7 @@ def ask(document_id: str, question: str, mode: str | None) -> None:
         raise click.ClickException(f"no document {document_id} (see `flask projects import`)")
     user = _cli_user()
     chat = chat_db().create_chat(user["username"], question[:60], "flask ask")
-    attachments = Attachments(document_ids=[document_id])
+    attachments = Attachments(document_ids=(document_id,))
     message = chat_db().add_message(
         chat["id"], "user", question, attachments={"document_ids": [document_id]}
     )
@@ -104,13 +104,11 @@ def ask(document_id: str, question: str, mode: str | None) -> None:
     run, _ = manager.start(user, chat, message, settings, attachments)
     state: dict = {}
     failed = False
-    for text in manager.follow(run["id"], 0):
-        if text.startswith(":"):
+    for event in manager.follow(run["id"], 0):
+        if event is None:  # a heartbeat: nothing to show
             continue
-        fields = dict(line.split(": ", 1) for line in text.strip().split("\n") if ": " in line)
-        data = json.loads(fields["data"])
-        _show(fields["event"], data, state)
-        failed = failed or fields["event"] == ev.ERROR
+        _show(event.name, event.data, state)
+        failed = failed or event.name == ev.ERROR
     if failed:
         sys.exit(1)
 

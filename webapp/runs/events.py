@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 QUEUE_POSITION = "queue_position"
 PROCESSING_STARTED = "processing_started"
@@ -19,6 +19,16 @@ COMPLETED = "completed"
 ERROR = "error"
 
 Emit = Callable[[str, dict[str, Any]], int]  # (event name, data) → its sequence number
+
+
+class Event(NamedTuple):
+    """One event of a run as streams receive it; streams also get `None` for "nothing new for a
+    while" (the route sends a heartbeat comment then)."""
+
+    seq: int
+    name: str
+    data: dict[str, Any]
+
 
 LIVE_ONLY = frozenset({LLM_TOKEN, LLM_THINKING})
 TERMINAL = frozenset({COMPLETED, ERROR})

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import socket
 import threading
 import time
@@ -187,8 +188,9 @@ class RunManager:
         self.store.update_run(run["id"], status="failed", finished_at=utcnow(), error=message)
         return self.store.get_run(run["id"]) or run
 
-    def follow(self, run_id: str, after_seq: int) -> Iterator[str]:
-        """SSE text for the run's events after `after_seq`, live, with pings, to its end."""
+    def follow(self, run_id: str, after_seq: int) -> Iterator[ev.Event | None]:
+        """The run's events after `after_seq`, live, to its end; `None` when nothing happened for
+        SSE_HEARTBEAT_SECONDS."""
         heartbeat = self.app.config["SSE_HEARTBEAT_SECONDS"]
         channel = self.channels.get(run_id)
         if channel is not None:
@@ -196,46 +198,55 @@ class RunManager:
         else:
             yield from self._follow_stored(run_id, after_seq, heartbeat)
 
-    def _follow_live(self, channel: RunChannel, after_seq: int, heartbeat: float) -> Iterator[str]:
+    def _follow_live(
+        self, channel: RunChannel, after_seq: int, heartbeat: float
+    ) -> Iterator[ev.Event | None]:
+        """Everything after `after_seq` in order — stored events, the tokens sent before this
+        stream attached, what arrived since — then the live events to the run's end."""
         subscriber, tokens = channel.subscribe()
         try:
-            seen: set[int] = set()
+            history: dict[int, tuple[str, dict]] = {
+                seq: (event, data) for seq, event, data in tokens if seq > after_seq
+            }
             for stored in self.store.list_events(channel.run_id, after_seq):
-                seen.add(stored["seq"])
-                yield ev.format_event(stored["seq"], stored["event"], stored["data"])
-                if stored["event"] in ev.TERMINAL:
+                history[stored["seq"]] = (stored["event"], stored["data"])
+            while True:  # what was emitted while we read the stored events
+                try:
+                    seq, event, data = subscriber.get_nowait()
+                except queue.Empty:
+                    break
+                if seq > after_seq:
+                    history[seq] = (event, data)
+            for seq in sorted(history):
+                event, data = history[seq]
+                yield ev.Event(seq, event, data)
+                if event in ev.TERMINAL:
                     return
-            missed = [token for token in tokens if token[0] > after_seq]
-            if missed:  # tokens sent before this stream attached, as one
-                seen.update(seq for seq, _, _ in missed)
-                data = {
-                    "token": "".join(text for _, text, _ in missed),
-                    "accumulated": "".join(text for _, text, _ in tokens),
-                    "model": missed[-1][2],
-                }
-                yield ev.format_event(missed[-1][0], ev.LLM_TOKEN, data)
+            last = max(history, default=after_seq)
             while True:
                 try:
                     seq, event, data = subscriber.get(timeout=heartbeat)
-                except Exception:  # queue.Empty: nothing for a while
-                    yield ev.PING
+                except queue.Empty:  # nothing for a while
+                    yield None
                     continue
-                if seq <= after_seq or seq in seen:
+                if seq <= last:
                     continue
-                seen.add(seq)
-                yield ev.format_event(seq, event, data)
+                last = seq
+                yield ev.Event(seq, event, data)
                 if event in ev.TERMINAL:
                     return
         finally:
             channel.unsubscribe(subscriber)
 
-    def _follow_stored(self, run_id: str, after_seq: int, heartbeat: float) -> Iterator[str]:
+    def _follow_stored(
+        self, run_id: str, after_seq: int, heartbeat: float
+    ) -> Iterator[ev.Event | None]:
         last, quiet_since = after_seq, time.monotonic()
         while True:
             for stored in self.store.list_events(run_id, last):
                 last = stored["seq"]
                 quiet_since = time.monotonic()
-                yield ev.format_event(stored["seq"], stored["event"], stored["data"])
+                yield ev.Event(stored["seq"], stored["event"], stored["data"])
                 if stored["event"] in ev.TERMINAL:
                     return
             run = self.store.get_run(run_id)
@@ -246,7 +257,7 @@ class RunManager:
                     continue  # its last events landed after our read
                 if not any(e["event"] in ev.TERMINAL for e in self.store.list_events(run_id)):
                     # finished, yet its closing event is missing (a crash between two writes)
-                    yield ev.format_event(
+                    yield ev.Event(
                         last + 1,
                         ev.ERROR,
                         {
@@ -258,7 +269,7 @@ class RunManager:
             self.fail_if_stale(run)
             if time.monotonic() - quiet_since >= heartbeat:
                 quiet_since = time.monotonic()
-                yield ev.PING
+                yield None
             time.sleep(POLL_EVERY)
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from webapp.accounts import settings as user_settings
+from webapp.chats.attachments import AttachmentError
 from webapp.chats.service import NOT_OWNER, NOT_OWNER_MESSAGE, is_chat_owner
 from webapp.runs import events as ev
 from webapp.runs.manager import runs
-from webapp.runs.request import BadStreamQuery, parse_attachments
+from webapp.runs.request import parse_attachments
 from webapp.stores import chat_db
 from webapp.stores.chatdb.base import Row
 
@@ -29,11 +30,12 @@ def _last_event_id(raw: str | None) -> int:
 
 def open_stream(
     user: Row, chat: Row, args, last_event_id: str | None, base_url: str
-) -> Iterator[str]:
-    """SSE text for the chat's latest question; problems become `error` events."""
+) -> Iterator[ev.Event | None]:
+    """The events of the answer to the chat's latest question (`None`: a heartbeat is due);
+    problems become `error` events."""
     message = latest_question(chat["id"])
     if message is None:
-        yield ev.format_event(
+        yield ev.Event(
             1,
             ev.ERROR,
             {
@@ -44,8 +46,8 @@ def open_stream(
         return
     try:
         attachments = parse_attachments(args, message.get("attachments"))
-    except BadStreamQuery as exc:
-        yield ev.format_event(1, ev.ERROR, {"message": str(exc), "code": "bad_request"})
+    except AttachmentError as exc:
+        yield ev.Event(1, ev.ERROR, {"message": str(exc), "code": "bad_request"})
         return
     manager = runs()
     run = chat_db().latest_run(message["id"])
@@ -55,7 +57,7 @@ def open_stream(
         run = manager.fail_if_stale(run)
     if run is None or (rerun and run["status"] not in ("queued", "running")):
         if not is_chat_owner(user, chat):  # an admin may follow an answer, not start one
-            yield ev.format_event(1, ev.ERROR, {"message": NOT_OWNER_MESSAGE, "code": NOT_OWNER})
+            yield ev.Event(1, ev.ERROR, {"message": NOT_OWNER_MESSAGE, "code": NOT_OWNER})
             return
         settings = user_settings.effective(user)
         run, started = manager.start(user, chat, message, settings, attachments, base_url)
