@@ -23,6 +23,12 @@ def test_simple_with_followup_image(make_session, fake_gemini):
     events = session.ask("Что изображено на общем виде?")
     assert names(events)[0] == "processing_started"
     assert names(events)[-1] == "completed" and names(events).count("completed") == 1
+    run_id = of(events, "processing_started")[0]["request_id"]
+    with session.app.app_context():
+        from webapp.stores import chat_db
+
+        stored = [e["event"] for e in chat_db().list_events(run_id)]
+    assert stored[-1] == "completed" and stored.count("completed") + stored.count("error") == 1
     ready = of(events, "image_ready")
     assert [(e["block_id"], e["kind"]) for e in ready][:1] == [(PLAN, "overview")]
     assert len({(e["block_id"], e["kind"], tuple(e["bbox_norm"])) for e in ready}) == len(ready)
@@ -455,3 +461,17 @@ def test_context_cache_holds_the_documents_and_is_reused(make_session, fake_gemi
     session.ask("Что в общих указаниях?", documents=[second_set])
     assert len(fake_gemini.caches) == 2  # other documents: another cache
     assert fake_gemini.generations()[2].body["cachedContent"] == fake_gemini.caches[1]["name"]
+
+
+def test_a_new_prompt_version_makes_a_new_context_cache(make_session, fake_gemini, monkeypatch):
+    from webapp.pipeline import prompts
+
+    session = make_session(CONTEXT_CACHE_MIN_CHARS=100)
+    fake_gemini.add(final("Первый."), final("Второй."))
+    session.ask("Что в общих указаниях?")
+    monkeypatch.setattr(prompts, "PROMPT_VERSION", prompts.PROMPT_VERSION + "-next")
+    session.new_chat()
+    session.ask("Что в общих указаниях?")
+    assert len(fake_gemini.caches) == 2  # same documents and text, another prompt version
+    first, second = fake_gemini.generations()
+    assert first.body["cachedContent"] != second.body["cachedContent"]

@@ -103,7 +103,7 @@ def model_call(
         model_role=model_role,
         system=prompts.system_prompt(run.role_text),
         cache_parts=[TextPart(prefix.text)] if prefix.text else [],
-        cache_key=f"{prefix.key}:p{prompts.PROMPT_VERSION}",
+        cache_key=prefix.key,  # documents, budgets and prompt version
         parts=[TextPart(question_text(run, task)), *extra],
         settings=run.request.settings,
         **options,
