@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import app_settings
 from webapp import create_app
-from webapp.evidence.shared import PREFIX, SharedRenderLevel, build_shared_level
+from webapp.evidence.shared import PREFIX, SharedRenderLevel, build_shared_level, shared_at
 from webapp.stores.objects.s3 import S3ObjectStore
 
 KIB = 1024
@@ -75,10 +75,13 @@ def test_prune_evicts_the_oldest_beyond_the_cap(aged):
 
 
 def test_prune_removes_renders_shared_longer_ago_than_the_ttl(aged):
-    store, written = aged
+    store, _ = aged
     ttl = 100.0
-    # seen 100.5 s after the second group was written: the first two groups are too old
-    level = SharedRenderLevel(store, 10**9, ttl, clock=lambda: written[1] + ttl + 0.5)
+    shared = {info.key: shared_at(info) for info in SharedRenderLevel(store, 1, ttl).entries()}
+    second, third = shared[_key("c")], shared[_key("d")]
+    assert second < third  # S3 keeps whole seconds: the groups were written seconds apart
+    # seen `ttl` after a moment between the second and the third group: the first two are too old
+    level = SharedRenderLevel(store, 10**9, ttl, clock=lambda: (second + third) / 2 + ttl)
     assert level.prune() == {
         "expired": 3,
         "evicted": 0,

@@ -20,7 +20,8 @@ from webapp.stores.objects.base import ObjectInfo, ObjectStore
 PREFIX = "render_cache/"
 
 
-def _timestamp(info: ObjectInfo) -> float:
+def shared_at(info: ObjectInfo) -> float:
+    """When a render was shared (its LastModified; S3 keeps whole seconds), as a timestamp."""
     return datetime.fromisoformat(info.last_modified.replace("Z", "+00:00")).timestamp()
 
 
@@ -42,7 +43,7 @@ class SharedRenderLevel:
     def entries(self) -> list[ObjectInfo]:
         """Every object under the prefix, oldest first."""
         found = list(self.store.list(PREFIX))
-        return sorted(found, key=lambda info: (_timestamp(info), info.key))
+        return sorted(found, key=lambda info: (shared_at(info), info.key))
 
     def stats(self) -> dict[str, Any]:
         entries = self.entries()
@@ -60,8 +61,8 @@ class SharedRenderLevel:
         """Remove renders older than the TTL, then the oldest until the total fits the cap."""
         cutoff = self.clock() - self.ttl_seconds
         entries = self.entries()
-        expired = [info for info in entries if _timestamp(info) < cutoff]
-        kept = [info for info in entries if _timestamp(info) >= cutoff]
+        expired = [info for info in entries if shared_at(info) < cutoff]
+        kept = [info for info in entries if shared_at(info) >= cutoff]
         total = sum(info.size for info in kept)
         evicted: list[ObjectInfo] = []
         for info in kept:  # oldest first
