@@ -12,16 +12,9 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Generic, TypeVar
 
+from webapp.offhub import gevent_threading_patched
+
 T = TypeVar("T")
-
-
-def gevent_threading_patched() -> bool:
-    """True when gevent has monkey-patched `threading` (the app runs under a gevent worker)."""
-    try:
-        from gevent import monkey
-    except ImportError:
-        return False
-    return bool(monkey.is_module_patched("threading"))
 
 
 class RenderPool:
