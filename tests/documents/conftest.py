@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import SAMPLES
 from tests.support.requirements import require_tool
-from webapp.documents.demo import DemoSet, build_demo_set
+from webapp.drawings.demo_set import DemoSet, build_demo_set
 
 
 def sample_text(*parts: str) -> str:

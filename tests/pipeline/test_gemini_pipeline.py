@@ -13,7 +13,7 @@ from tests.pipeline.replies import PLAN, SECTION, SPEC, final, texts, user_parts
 from tests.support.backends import chat_sql
 from tests.support.chat_session import names, of
 from tests.support.links import fetch
-from webapp.documents.demo import build_demo_set
+from webapp.drawings.demo_set import build_demo_set
 from webapp.projects.importer import import_set
 
 

@@ -43,7 +43,7 @@ def _settings(data_dir: Path, chat_db, projects_db, bucket, fake) -> dict:
 
 def _publish_demo(app, projects_db, scratch: Path) -> str:
     """What the OCR pipeline does in production: files in the bucket, rows in the projects DB."""
-    from webapp.documents.demo import build_demo_set
+    from webapp.drawings.demo_set import build_demo_set
 
     demo = build_demo_set(scratch / "demo")
     document_id = str(uuid.uuid4())
