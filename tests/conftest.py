@@ -123,6 +123,15 @@ def samples_dir(name: str) -> Path:
     return path
 
 
+def sample_text(*parts: str) -> str:
+    """Text of a sample file, or skip the test when the samples folder is not here (a skip even
+    under CI, on purpose: the samples are third-party data outside the repository)."""
+    path = SAMPLES.joinpath(*parts)
+    if not path.is_file():
+        pytest.skip(f"sample {path} not available (set AIZOOMDOC_SAMPLES)")
+    return path.read_text(encoding="utf-8")
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--server-workers",

@@ -12,9 +12,9 @@ import pytest
 import requests
 
 from tests.conftest import app_settings
-from tests.fakes.gemini import API_KEY, Reply
 from tests.stores.conftest import _insert_row
 from tests.support.chat_session import Session, names, of
+from tests.support.fake_gemini import API_KEY, Reply
 from webapp import create_app
 from webapp.auth.tokens import generate_static_token, hash_token
 

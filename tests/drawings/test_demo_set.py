@@ -4,7 +4,7 @@ from pathlib import Path
 
 from reportlab.lib.pagesizes import A1, A2, landscape
 
-from tests.documents.conftest import pdf_page_size, pdf_streams, pdftotext
+from tests.drawings.conftest import pdf_page_size, pdf_streams, pdftotext
 from webapp.documents.blocks_index import parse_blocks_index
 from webapp.documents.loader import load_document
 from webapp.documents.markdown import parse_markdown
