@@ -114,13 +114,30 @@ def bob(make_user) -> User:
     return make_user("bob")
 
 
+@pytest.fixture
+def demo(app) -> str:
+    """The demo set imported into `app` with `flask demo`: its document id."""
+    result = app.test_cli_runner().invoke(args=["demo", "--quiet"])
+    assert result.exit_code == 0, result.output
+    return result.output.strip().splitlines()[-1]
+
+
 def samples_dir(name: str) -> Path:
     """A folder of the third-party samples. Deliberately a skip even under CI: the samples are
     data from outside the repository, which a CI machine may not have."""
     path = SAMPLES / name
     if not path.is_dir():
-        pytest.skip(f"samples folder {path} not present (set AIZOOMDOC_SAMPLES)")
+        pytest.skip(f"third-party samples folder {path} not present (set AIZOOMDOC_SAMPLES)")
     return path
+
+
+def sample_text(*parts: str) -> str:
+    """Text of a sample file, or skip the test when the samples folder is not here (a skip even
+    under CI, on purpose: the samples are third-party data outside the repository)."""
+    path = SAMPLES.joinpath(*parts)
+    if not path.is_file():
+        pytest.skip(f"third-party sample {path} not present (set AIZOOMDOC_SAMPLES)")
+    return path.read_text(encoding="utf-8")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -28,6 +28,7 @@ def create_app(overrides: Mapping[str, Any] | None = None):
     from webapp.config import load_settings
     from webapp.documents import cli as documents_cli
     from webapp.documents import search
+    from webapp.drawings import cli as drawings_cli
     from webapp.evidence import cli as evidence_cli
     from webapp.evidence import service as evidence
     from webapp.pipeline import cli as pipeline_cli
@@ -80,6 +81,7 @@ def create_app(overrides: Mapping[str, Any] | None = None):
     roles_cli.init_app(app)
     projects_cli.init_app(app)
     documents_cli.init_app(app)
+    drawings_cli.init_app(app, projects_cli.run_import)  # `flask demo` imports like any set
     evidence_cli.init_app(app)
     chats_cli.init_app(app)
     purge.init_app(app)

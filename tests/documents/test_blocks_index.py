@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from tests.documents.conftest import sample_text
+from tests.conftest import sample_text
 from webapp.documents.blocks_index import parse_blocks_index
 from webapp.documents.model import DocumentFormatError
 

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from tests.documents.conftest import sample_text
+from tests.conftest import sample_text
 from webapp.documents.loader import load_document
 from webapp.documents.model import DocumentFormatError
 

@@ -1,6 +1,6 @@
 import pytest
 
-from tests.documents.conftest import sample_text
+from tests.conftest import sample_text
 from webapp.documents.markdown import parse_markdown
 from webapp.documents.model import DocumentFormatError
 

@@ -1,6 +1,6 @@
 import pytest
 
-from tests.documents.conftest import sample_text
+from tests.conftest import sample_text
 from webapp.documents.loader import load_document
 from webapp.documents.model import Block, Document
 from webapp.documents.outline import (

@@ -5,8 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
-from tests.documents.conftest import sample_text
+from tests.conftest import ROOT, sample_text
 from webapp.documents.loader import load_document
 from webapp.documents.markdown import parse_markdown
 from webapp.documents.model import Block, Document
@@ -263,7 +262,7 @@ def test_labelled_set_recall(tmp_path: Path) -> None:
         "ar4": load_document(sample_text("ar4", "document.md"), sample_text("ar4", "blocks.json")),
         "krv": load_document(None, None, sample_text("krv", "ocr.html")),
     }
-    from webapp.documents.demo import build_demo_set
+    from webapp.drawings.demo_set import build_demo_set
 
     demo = build_demo_set(tmp_path / "demo")
     documents["demo"] = load_document(demo.document_md.read_text(encoding="utf-8"),

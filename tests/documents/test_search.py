@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
-from tests.documents.conftest import sample_text
+from tests.conftest import ROOT, sample_text
 from webapp.documents.loader import load_document
 from webapp.documents.markdown import parse_markdown
 from webapp.documents.model import Block, Document

@@ -1,6 +1,6 @@
 """The fake Gemini API refuses what the real one refuses, the way it does.
 
-Each check of `tests/fakes/gemini.py` is driven through the real google-genai SDK, and the
+Each check of `tests/support/fake_gemini.py` is driven through the real google-genai SDK, and the
 tests assert the error class, `code`, `status` and message the SDK raises — so an engine tested
 against the fake meets the same outcomes it meets against Google.
 """
@@ -15,7 +15,7 @@ import pytest
 from google import genai
 from google.genai import errors, types
 
-from tests.fakes.gemini import API_KEY, OTHER_API_KEY, FakeGemini, Reply
+from tests.support.fake_gemini import API_KEY, OTHER_API_KEY, FakeGemini, Reply
 
 BIG = "Стена из кирпича М150 на растворе М75. " * 160  # ~6,400 characters: ~1,600 tokens
 

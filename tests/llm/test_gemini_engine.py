@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.fakes.gemini import API_KEY, OTHER_API_KEY, FakeGemini, Reply
+from tests.support.fake_gemini import API_KEY, OTHER_API_KEY, FakeGemini, Reply
 from webapp.config import ConfigError, load_settings
 from webapp.llm import gemini
 from webapp.llm.base import FilePart, ImagePart, LLMCall, LLMError, TextPart

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.fakes.gemini import Reply
+from tests.support.fake_gemini import Reply
 
 PLAN, SECTION, NODE = "DEMO-PLAN-001", "DEMO-SECT-001", "DEMO-NODE-001"
 NOTES, NOTES2, SPEC, NODE_NOTES = "DEMO-NOTE-001", "DEMO-NOTE-002", "DEMO-SPEC-001", "DEMO-NOTE-003"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.fakes.gemini import API_KEY
 from tests.support.chat_session import names
+from tests.support.fake_gemini import API_KEY
 from webapp.documents.model import Block, Document
 
 
@@ -93,7 +93,7 @@ def test_foreign_urls_only_from_allowed_public_hosts(tmp_path, loaded):
 
 
 def test_dialog_log_written_without_keys_rotated_and_pruned(make_session, fake_gemini):
-    from tests.fakes.gemini import Reply
+    from tests.support.fake_gemini import Reply
 
     session = make_session(LLM_LOG_ENABLED=True, LLM_LOG_TRUNCATE_CHARS=200)
     fake_gemini.add(Reply(json={"needs_more_evidence": False, "answer_markdown": "Ответ. " * 80}))

@@ -4,9 +4,9 @@ what happened and whether asking again helps."""
 
 from __future__ import annotations
 
-from tests.fakes.gemini import Reply
 from tests.pipeline.replies import final, joined_tokens, texts
 from tests.support.chat_session import names, of
+from tests.support.fake_gemini import Reply
 
 ANSWER = "Наружные стены из газобетонных блоков D500 толщиной 400 мм [#DEMO-NODE-001]."
 QUESTION = "Из какого материала наружные стены?"  # not visual: tokens stream live

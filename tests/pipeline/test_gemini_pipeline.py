@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 
-from tests.fakes.gemini import Reply
 from tests.pipeline.replies import PLAN, SECTION, SPEC, final, texts, user_parts, wants
 from tests.support.backends import chat_sql
 from tests.support.chat_session import names, of
+from tests.support.fake_gemini import Reply
 from tests.support.links import fetch
-from webapp.documents.demo import build_demo_set
+from webapp.drawings.demo_set import build_demo_set
 from webapp.projects.importer import import_set
 
 
@@ -436,7 +436,7 @@ def test_users_own_key_is_used_first(make_session, fake_gemini):
 
 
 def fake_gemini_key() -> str:
-    from tests.fakes.gemini import API_KEY
+    from tests.support.fake_gemini import API_KEY
 
     return API_KEY
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 
-from tests.fakes.gemini import Reply
 from tests.pipeline.replies import (
     NODE,
     NODE_NOTES,
@@ -21,6 +20,7 @@ from tests.pipeline.replies import (
     wants,
 )
 from tests.support.chat_session import names, of
+from tests.support.fake_gemini import Reply
 
 MAP_MODE = {"PREFIX_DOCUMENT_CHARS": 0}  # the demo set is short: make it go through the map
 

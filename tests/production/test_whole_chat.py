@@ -12,9 +12,9 @@ import pytest
 import requests
 
 from tests.conftest import app_settings
-from tests.fakes.gemini import API_KEY, Reply
-from tests.stores.conftest import _insert_row
 from tests.support.chat_session import Session, names, of
+from tests.support.fake_gemini import API_KEY, Reply
+from tests.support.fixtures import insert_row
 from webapp import create_app
 from webapp.auth.tokens import generate_static_token, hash_token
 
@@ -43,16 +43,16 @@ def _settings(data_dir: Path, chat_db, projects_db, bucket, fake) -> dict:
 
 def _publish_demo(app, projects_db, scratch: Path) -> str:
     """What the OCR pipeline does in production: files in the bucket, rows in the projects DB."""
-    from webapp.documents.demo import build_demo_set
+    from webapp.drawings.demo_set import build_demo_set
 
     demo = build_demo_set(scratch / "demo")
     document_id = str(uuid.uuid4())
-    client = _insert_row(
+    client = insert_row(
         projects_db.dsn,
         "tree_nodes",
         {"client_id": "acme", "node_type": "client", "name": "Заказчик"},
     )
-    _insert_row(
+    insert_row(
         projects_db.dsn,
         "tree_nodes",
         {
@@ -77,7 +77,7 @@ def _publish_demo(app, projects_db, scratch: Path) -> str:
             name = f"crops/{path.name}" if file_type.startswith("crop") else path.name
             key = f"tree_docs/{document_id}/{name}"
             objects().put(key, path.read_bytes())
-            _insert_row(
+            insert_row(
                 projects_db.dsn,
                 "node_files",
                 {
@@ -250,14 +250,13 @@ def test_app_moves_onto_a_reference_database(
     old chats show in the API with their messages."""
     import psycopg
 
-    from tests.stores.test_postgres_migrations import _seed_reference_rows
     from tests.support.fixtures import apply_chat_migrations, postgrest_database
-    from tests.support.reference_schema import reference_chat_script
+    from tests.support.reference_schema import reference_chat_script, seed_reference_rows
 
     def reference(dsn: str) -> None:
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute(reference_chat_script())
-        _seed_reference_rows(dsn)
+        seed_reference_rows(dsn)
         apply_chat_migrations(dsn)
 
     with postgrest_database(postgres_cluster, reference) as chat_db:

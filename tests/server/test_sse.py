@@ -13,7 +13,6 @@ from dataclasses import dataclass
 import pytest
 import requests
 
-from tests.fakes.gemini import API_KEY, FakeGemini, Reply
 from tests.server.conftest import (
     SSE,
     LiveServer,
@@ -24,6 +23,7 @@ from tests.server.conftest import (
     start_server,
 )
 from tests.support.backends import chat_sql
+from tests.support.fake_gemini import API_KEY, FakeGemini, Reply
 
 ANSWER = {
     "needs_more_evidence": False,

@@ -4,17 +4,9 @@ real PostgreSQL 15, and S3 on a moto server."""
 
 from __future__ import annotations
 
-import json
-import uuid
-
-import psycopg
 import pytest
-from psycopg import sql
-from psycopg.rows import dict_row
 
-from webapp.stores.postgrest import normalize
-
-JSON_COLUMNS = ("attributes", "metadata")
+from tests.support.fixtures import insert_row
 
 
 @pytest.fixture(params=["sqlite", "supabase"])
@@ -30,22 +22,6 @@ def chat_store(request, tmp_path):
         store = SupabaseChatStore(database.url, database.key)
     store.init_schema()
     return store
-
-
-def _insert_row(dsn: str, table: str, fields: dict) -> dict:
-    """Write a row straight into PostgreSQL (the app never writes the projects DB)."""
-    row = {"id": str(uuid.uuid4()), **fields}
-    values = [json.dumps(v) if k in JSON_COLUMNS else v for k, v in row.items()]
-    query = sql.SQL("INSERT INTO {} ({}) VALUES ({}) RETURNING *").format(
-        sql.Identifier(table),
-        sql.SQL(", ").join(sql.Identifier(k) for k in row),
-        sql.SQL(", ").join(sql.Placeholder() for _ in row),
-    )
-    with psycopg.connect(dsn, autocommit=True, row_factory=dict_row) as conn:
-        saved = conn.execute(query, values).fetchone()
-    saved = {k: str(v) if isinstance(v, uuid.UUID) else v for k, v in saved.items()}
-    saved = {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in saved.items()}
-    return normalize(saved)
 
 
 @pytest.fixture(params=["sqlite", "supabase"])
@@ -64,8 +40,8 @@ def projects_store(request, tmp_path):
         store = SupabaseProjectsStore(database.url, database.key)
         return (
             store,
-            lambda **node: _insert_row(database.dsn, "tree_nodes", node),
-            lambda **file: _insert_row(database.dsn, "node_files", file),
+            lambda **node: insert_row(database.dsn, "tree_nodes", node),
+            lambda **file: insert_row(database.dsn, "node_files", file),
         )
     raise AssertionError(request.param)
 

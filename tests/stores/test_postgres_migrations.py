@@ -13,7 +13,7 @@ from flask import Flask
 from tests.support.fixtures import apply_chat_migrations, create_reference_projects
 from tests.support.postgres import apply_sql
 from tests.support.postgrest import PostgrestServer
-from tests.support.reference_schema import reference_chat_script
+from tests.support.reference_schema import reference_chat_script, seed_reference_rows
 from webapp.stores.chatdb.sqlite import SQLiteChatStore
 from webapp.stores.chatdb.supabase import SupabaseChatStore, migration_files
 from webapp.stores.projectsdb.supabase import SupabaseProjectsStore
@@ -143,66 +143,10 @@ def test_migrations_are_idempotent(database):
     assert snapshot(database) == before
 
 
-def _seed_reference_rows(dsn: str) -> dict:
-    """Rows as the reference server writes them: plain static tokens, username owner keys."""
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(
-            "INSERT INTO users (username, static_token, role) VALUES "
-            "('admin', 'dev-static-token-admin-12345', 'admin'), "
-            "('test_user', 'dev-static-token-test-67890', 'user')"
-        )
-        role_id = conn.execute(
-            "INSERT INTO user_prompts (name, content) VALUES ('Инженер', 'Ты инженер') "
-            "RETURNING id"
-        ).fetchone()[0]
-        conn.execute(
-            "INSERT INTO settings (user_id, page_settings, model_profile, "
-            "selected_role_prompt_id) VALUES ('test_user', '{\"theme\": \"dark\"}', 'complex', %s)",
-            (role_id,),
-        )
-        chat = conn.execute(
-            "INSERT INTO chats (title, user_id, created_at, updated_at) VALUES "
-            "('Старый чат', 'test_user', '2025-01-01T10:00:00Z', '2025-01-01T10:05:00Z') "
-            "RETURNING id"
-        ).fetchone()[0]
-        messages = [
-            conn.execute(
-                "INSERT INTO chat_messages (chat_id, role, content, created_at) "
-                "VALUES (%s, %s, %s, %s) RETURNING id",
-                (chat, role, text, at),
-            ).fetchone()[0]
-            for role, text, at in (
-                ("user", "Где ось 1?", "2025-01-01T10:00:00Z"),
-                ("assistant", "На листе 3.", "2025-01-01T10:01:00.5Z"),
-            )
-        ]
-        file_id = conn.execute(
-            "INSERT INTO storage_files (user_id, source_type, storage_path, filename) VALUES "
-            "('test_user', 'chat_render', %s, 'a.png') RETURNING id",
-            (f"chat_images/{chat}/a.png",),
-        ).fetchone()[0]
-        conn.execute(
-            "INSERT INTO chat_images (chat_id, message_id, file_id, image_type, width, height) "
-            "VALUES (%s, %s, %s, 'overview', 10, 20)",
-            (chat, messages[1], file_id),
-        )
-        conn.execute(
-            "INSERT INTO search_results (chat_id, message_id, block_id, page_number) "
-            "VALUES (%s, %s, 'AAAA-BBBB-CCC', 3)",
-            (chat, messages[1]),
-        )
-    return {
-        "chat": str(chat),
-        "messages": [str(m) for m in messages],
-        "role": role_id,
-        "file": str(file_id),
-    }
-
-
 def test_reference_database_is_upgraded_and_read_as_written(database):
     with psycopg.connect(database, autocommit=True) as conn:
         conn.execute(reference_chat_script())
-    seeded = _seed_reference_rows(database)
+    seeded = seed_reference_rows(database)
     reference_columns = columns(database)
     apply_chat_migrations(database)
     # Additive only: every reference column is still there, unchanged.

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from tests.conftest import app_settings
-from tests.fakes.gemini import API_KEY, FakeGemini
+from tests.support.fake_gemini import API_KEY, FakeGemini
 from webapp import create_app
 from webapp.auth.tokens import generate_static_token, hash_token
 

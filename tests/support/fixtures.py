@@ -11,19 +11,25 @@ test with the reason (fails it under CI: see tests/support/requirements.py).
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import psycopg
 import pytest
+from psycopg import sql
+from psycopg.rows import dict_row
 
 from tests.support.postgres import PostgresCluster, PostgresUnavailable, apply_sql
 from tests.support.postgrest import PostgrestServer
 from tests.support.requirements import missing
+from webapp.stores.postgrest import normalize
 
 API_KEY = "test-service-key-" + "k" * 24
+JSON_COLUMNS = ("attributes", "metadata")  # jsonb columns of the projects DB
 
 
 @dataclass
@@ -73,6 +79,22 @@ def create_reference_projects(dsn: str) -> None:
 
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(REFERENCE_PROJECTS_SQL)
+
+
+def insert_row(dsn: str, table: str, fields: dict) -> dict:
+    """Write a row straight into PostgreSQL (the app never writes the projects DB)."""
+    row = {"id": str(uuid.uuid4()), **fields}
+    values = [json.dumps(v) if k in JSON_COLUMNS else v for k, v in row.items()]
+    query = sql.SQL("INSERT INTO {} ({}) VALUES ({}) RETURNING *").format(
+        sql.Identifier(table),
+        sql.SQL(", ").join(sql.Identifier(k) for k in row),
+        sql.SQL(", ").join(sql.Placeholder() for _ in row),
+    )
+    with psycopg.connect(dsn, autocommit=True, row_factory=dict_row) as conn:
+        saved = conn.execute(query, values).fetchone()
+    saved = {k: str(v) if isinstance(v, uuid.UUID) else v for k, v in saved.items()}
+    saved = {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in saved.items()}
+    return normalize(saved)
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,6 @@
 """A pytest plugin that reruns app-level suites on the production backends:
 
-    .venv/bin/python -m pytest -p tests.support.production_backends tests/api tests/pipeline
+    .venv/bin/python -m pytest -p tests.support.production_backends tests/routes tests/pipeline
 
 Every app built through `tests.conftest.app_settings` (imported by name or not), every gunicorn
 server and `flask` command of tests/server then uses CHAT_DB=supabase (the PostgREST-compatible

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import psycopg
+
 # The chat DB as the reference creates it: its base schema, then its migration 002 (`role`).
 REFERENCE_CHAT_SQL = """
 CREATE TABLE users (
@@ -191,3 +193,59 @@ CREATE TABLE job_files (
 
 def reference_chat_script() -> str:
     return "\n".join([REFERENCE_CHAT_PRELUDE, REFERENCE_CHAT_SQL, REFERENCE_CHAT_POSTLUDE])
+
+
+def seed_reference_rows(dsn: str) -> dict:
+    """Rows as the reference server writes them: plain static tokens, username owner keys."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO users (username, static_token, role) VALUES "
+            "('admin', 'dev-static-token-admin-12345', 'admin'), "
+            "('test_user', 'dev-static-token-test-67890', 'user')"
+        )
+        role_id = conn.execute(
+            "INSERT INTO user_prompts (name, content) VALUES ('Инженер', 'Ты инженер') "
+            "RETURNING id"
+        ).fetchone()[0]
+        conn.execute(
+            "INSERT INTO settings (user_id, page_settings, model_profile, "
+            "selected_role_prompt_id) VALUES ('test_user', '{\"theme\": \"dark\"}', 'complex', %s)",
+            (role_id,),
+        )
+        chat = conn.execute(
+            "INSERT INTO chats (title, user_id, created_at, updated_at) VALUES "
+            "('Старый чат', 'test_user', '2025-01-01T10:00:00Z', '2025-01-01T10:05:00Z') "
+            "RETURNING id"
+        ).fetchone()[0]
+        messages = [
+            conn.execute(
+                "INSERT INTO chat_messages (chat_id, role, content, created_at) "
+                "VALUES (%s, %s, %s, %s) RETURNING id",
+                (chat, role, text, at),
+            ).fetchone()[0]
+            for role, text, at in (
+                ("user", "Где ось 1?", "2025-01-01T10:00:00Z"),
+                ("assistant", "На листе 3.", "2025-01-01T10:01:00.5Z"),
+            )
+        ]
+        file_id = conn.execute(
+            "INSERT INTO storage_files (user_id, source_type, storage_path, filename) VALUES "
+            "('test_user', 'chat_render', %s, 'a.png') RETURNING id",
+            (f"chat_images/{chat}/a.png",),
+        ).fetchone()[0]
+        conn.execute(
+            "INSERT INTO chat_images (chat_id, message_id, file_id, image_type, width, height) "
+            "VALUES (%s, %s, %s, 'overview', 10, 20)",
+            (chat, messages[1], file_id),
+        )
+        conn.execute(
+            "INSERT INTO search_results (chat_id, message_id, block_id, page_number) "
+            "VALUES (%s, %s, 'AAAA-BBBB-CCC', 3)",
+            (chat, messages[1]),
+        )
+    return {
+        "chat": str(chat),
+        "messages": [str(m) for m in messages],
+        "role": role_id,
+        "file": str(file_id),
+    }

@@ -1,7 +1,6 @@
 """Documents of a drawing set: parsing (document.md, blocks.json, ocr.html) and block search.
 
-Crop synthesis (`webapp.documents.synthesize`) and the demo set (`webapp.documents.demo`) pull in
-reportlab and are imported from their own modules.
+Generating drawings (the demo set, synthesized crops) is `webapp.drawings`' job, not this one's.
 """
 
 from webapp.documents.blocks_index import BlockIndexEntry, parse_blocks_index

@@ -1,22 +1,21 @@
-"""`flask projects import`, `flask demo`, `flask search`: documents into the embedded DB."""
+"""`flask projects import`: a drawing set into the embedded projects DB (`flask demo` uses it)."""
 
 from __future__ import annotations
 
-import tempfile
-import uuid
 from pathlib import Path
 
 import click
 from flask import Flask
-from flask.cli import AppGroup, with_appcontext
+from flask.cli import AppGroup
 
 from webapp.projects.importer import ImportError_, import_set
 
 projects = AppGroup("projects", help="Manage the embedded projects DB.")
-DEMO_DOCUMENT_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "aizoomdoc:demo-document"))
 
 
-def _run_import(folder: Path, quiet: bool, **options) -> str:
+def run_import(folder: Path, quiet: bool, **options) -> str:
+    """Import the set in `folder` (options of `import_set`), showing progress unless `quiet`;
+    returns the document id. `flask demo` (webapp.drawings.cli) is handed this by create_app."""
     if quiet:
         result = import_set(folder, **options)
     else:
@@ -65,7 +64,7 @@ def import_command(
 ) -> None:
     """Import the drawing set in PATH (document.md, blocks.json, ocr.html, crops/)."""
     try:
-        doc_id = _run_import(
+        doc_id = run_import(
             path,
             quiet,
             name=name,
@@ -79,26 +78,5 @@ def import_command(
     click.echo(doc_id)
 
 
-@click.command("demo")
-@click.option("--quiet", is_flag=True, help="Print only the document id.")
-@with_appcontext
-def demo(quiet: bool) -> None:
-    """Generate the demo drawing set (Russian, with crop PDFs) and import it (idempotent)."""
-    from webapp.documents.demo import build_demo_set
-
-    with tempfile.TemporaryDirectory() as scratch:
-        demo_set = build_demo_set(Path(scratch) / "demo")
-        doc_id = _run_import(
-            demo_set.root,
-            quiet,
-            name=demo_set.title,
-            client_id="demo",
-            project="Демо-проект",
-            document_id=DEMO_DOCUMENT_ID,
-        )
-    click.echo(doc_id)
-
-
 def init_app(app: Flask) -> None:
     app.cli.add_command(projects)
-    app.cli.add_command(demo)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from webapp.documents.loader import load_document
-from webapp.documents.synthesize import synthesize_crop
+from webapp.drawings.synthetic_crops import synthesize_crop
 from webapp.stores import objects, projects_db
 
 SOURCES = {"result_md": "document.md", "blocks_index": "blocks.json", "ocr_html": "ocr.html"}

@@ -4,14 +4,14 @@ from pathlib import Path
 
 from reportlab.lib.pagesizes import A1, A2, landscape
 
-from tests.documents.conftest import pdf_page_size, pdf_streams, pdftotext
+from tests.drawings.conftest import pdf_page_size, pdf_streams, pdftotext
 from webapp.documents.blocks_index import parse_blocks_index
-from webapp.documents.demo import DemoSet, build_demo_set
 from webapp.documents.loader import load_document
 from webapp.documents.markdown import parse_markdown
 from webapp.documents.model import BLOCK_ID_RE
 from webapp.documents.ocr_html import parse_ocr_html
 from webapp.documents.search import SearchIndex
+from webapp.drawings.demo_set import DemoSet, build_demo_set
 
 SHEET_SIZES = [landscape(A1), landscape(A2)]
 

@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from webapp.documents import demo_content as content
-from webapp.documents.demo_drawings import (
+from webapp.drawings import demo_text as content
+from webapp.drawings.demo_sheets import (
     ROOMS,
     BBox,
     draw_floor_plan,

@@ -14,7 +14,7 @@ from pathlib import Path
 from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
 
-from webapp.documents.pdfsheet import (
+from webapp.drawings.sheet import (
     FONT,
     FONT_BOLD,
     draw_frame,

@@ -1,4 +1,4 @@
-"""Fixtures for the documents package: the real samples (skipped when absent) and the demo set."""
+"""Fixtures for the drawings package: the demo set, and readers of the PDFs it draws."""
 
 from __future__ import annotations
 
@@ -10,18 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SAMPLES
 from tests.support.requirements import require_tool
-from webapp.documents.demo import DemoSet, build_demo_set
-
-
-def sample_text(*parts: str) -> str:
-    """Text of a sample file, or skip the test when the samples folder is not here (a skip even
-    under CI, on purpose: the samples are third-party data outside the repository)."""
-    path = SAMPLES.joinpath(*parts)
-    if not path.is_file():
-        pytest.skip(f"sample {path} not available (set AIZOOMDOC_SAMPLES)")
-    return path.read_text(encoding="utf-8")
+from webapp.drawings.demo_set import DemoSet, build_demo_set
 
 
 @pytest.fixture(scope="session")

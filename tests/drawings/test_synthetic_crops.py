@@ -3,11 +3,12 @@ from pathlib import Path
 
 from reportlab.lib.pagesizes import A1, A2, landscape
 
-from tests.documents.conftest import pdf_page_size, pdf_streams, pdftotext, sample_text
+from tests.conftest import sample_text
+from tests.drawings.conftest import pdf_page_size, pdf_streams, pdftotext
 from webapp.documents.loader import load_document
 from webapp.documents.markdown import parse_markdown
 from webapp.documents.model import Block
-from webapp.documents.synthesize import synthesize_crop, synthesize_document_crops
+from webapp.drawings.synthetic_crops import synthesize_crop, synthesize_document_crops
 
 IMAGE_BLOCK = """## СТРАНИЦА 5
 **Лист:** 2 (из 12)

@@ -1,15 +1,12 @@
-"""`flask init`, `flask users …`, `flask roles …`, `flask config …` through the real CLI."""
+"""`flask users …` through the real CLI: static tokens created, blocked, rotated, migrated."""
 
 from __future__ import annotations
 
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, TEST_SECRET
 from tests.support.backends import chat_sql
 from webapp.auth.tokens import hash_token
 
@@ -21,14 +18,6 @@ def _exchange(client, token: str, status: int, error: str | None = None) -> None
         assert response.json["error"] == error
     else:
         assert response.json["token_type"] == "bearer"
-
-
-def test_init_is_idempotent(app):
-    runner = app.test_cli_runner()
-    first = runner.invoke(args=["init"])
-    assert first.exit_code == 0, first.output
-    again = runner.invoke(args=["init"])
-    assert again.exit_code == 0 and "up to date" in again.output
 
 
 def test_users_create_list_block_unblock_rotate(app, client):
@@ -82,64 +71,3 @@ def test_migrate_reference_tokens(app, client):
         assert plain.fetchone()[0] == 0
     _exchange(client, "Zq8v3LwX2mYk9pRt6sUe4aHj7bNc5dFg1", 200)
     assert "Hashed 0" in runner.invoke(args=["users", "migrate-tokens"]).output
-
-
-def test_roles_commands(app, client, alice, tmp_path):
-    runner = app.test_cli_runner()
-    added = runner.invoke(args=["roles", "add", "Инженер", "--content", "Ты инженер."])
-    assert added.exit_code == 0, added.output
-    role_file = tmp_path / "role.txt"
-    role_file.write_text("Ты сметчик.", encoding="utf-8")
-    assert runner.invoke(args=["roles", "add", "Сметчик", "--file", str(role_file)]).exit_code == 0
-    assert runner.invoke(args=["roles", "add", "Пустая"]).exit_code != 0
-    roles = client.get("/prompts/roles", headers=alice.headers).json
-    assert [r["content"] for r in roles] == ["Ты инженер.", "Ты сметчик."]
-    assert runner.invoke(args=["roles", "disable", str(roles[0]["id"])]).exit_code == 0
-    assert [r["name"] for r in client.get("/prompts/roles", headers=alice.headers).json] == [
-        "Сметчик"
-    ]
-    assert "disabled" in runner.invoke(args=["roles", "list", "--all"]).output
-    assert runner.invoke(args=["roles", "disable", "999"]).exit_code != 0
-
-
-def test_env_example_lists_every_setting(app):
-    from webapp.config import SETTINGS
-
-    committed = (ROOT / "env.example").read_text(encoding="utf-8")
-    generated = app.test_cli_runner().invoke(args=["config", "example"]).output
-    assert committed.strip() == generated.strip(), "regenerate: flask config example > env.example"
-    names = {
-        line.split("=")[0]
-        for line in committed.splitlines()
-        if "=" in line and not line.startswith("#")
-    }
-    assert names == set(SETTINGS)
-
-
-def test_flask_cli_finds_app_without_flask_app(tmp_path):
-    """`flask` run from the repository finds wsgi.py by itself, and every command has --help."""
-    env = {
-        "PATH": str(Path(sys.executable).parent),
-        "DATA_DIR": str(tmp_path),
-        "JWT_SECRET_KEY": TEST_SECRET,
-        "HOME": str(tmp_path),
-        "AIZOOMDOC_ENV_FILE": "",
-    }
-    flask = str(Path(sys.executable).parent / "flask")
-    for args in (
-        ["--help"],
-        ["users", "--help"],
-        ["users", "create", "--help"],
-        ["roles", "--help"],
-        ["init", "--help"],
-    ):
-        result = subprocess.run(
-            [flask, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
-        )
-        assert result.returncode == 0, result.stderr
-        assert "Usage" in result.stdout
-    result = subprocess.run(
-        [flask, "--help"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
-    )
-    for command in ("init", "users", "roles", "config"):
-        assert command in result.stdout

@@ -16,7 +16,7 @@ from reportlab.pdfgen.canvas import Canvas
 
 from webapp.documents.fields import IMAGE_MARKER_RE, LABEL_LINE_RE
 from webapp.documents.model import Block, Document
-from webapp.documents.pdfsheet import (
+from webapp.drawings.sheet import (
     FONT,
     FONT_BOLD,
     STAMP_HEIGHT,
