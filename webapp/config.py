@@ -190,6 +190,12 @@ SECTIONS: list[tuple[str, list[Setting]]] = [
     _section(
         "Limits",
         _s("MAX_FILE_SIZE_MB", int, 100, "Largest upload accepted by /files/upload."),
+        _s(
+            "MAX_JSON_BODY_MB",
+            int,
+            1,
+            "Largest JSON request body (413 past it); a question is at most 20,000 characters.",
+        ),
         _s("MAX_CONCURRENT_REQUESTS", int, 2, "Runs executing at once per worker process."),
         _s("MAX_QUEUE_SIZE", int, 50, "Runs waiting for a slot per worker process."),
         _s("REQUEST_TIMEOUT", int, 300, "Longest wait for a slot, seconds."),
@@ -346,6 +352,9 @@ def validate(values: dict[str, Any]) -> None:
     for name, allowed in choices.items():
         if values[name] not in allowed:
             raise ConfigError(f"{name} must be one of {', '.join(allowed)}, not {values[name]!r}")
+    for name in ("MAX_FILE_SIZE_MB", "MAX_JSON_BODY_MB"):
+        if values[name] < 1:
+            raise ConfigError(f"{name} must be at least 1, not {values[name]}")
     if not values["DEBUG"]:
         secret = values["JWT_SECRET_KEY"]
         if not secret or secret == DEFAULT_JWT_SECRET or len(secret) < MIN_JWT_SECRET_LENGTH:

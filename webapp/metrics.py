@@ -104,7 +104,16 @@ def _allowed() -> bool:
 
 
 @bp.get("/metrics")
-@bp.doc(responses={200: "Prometheus text format", 404: "Metrics are off or not allowed"})
+@bp.doc(
+    security=[{"MetricsToken": []}, {}],
+    responses={
+        200: {
+            "description": "Prometheus text format",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        },
+        404: "Metrics are off or not allowed",
+    },
+)
 def metrics():
     """Prometheus metrics (METRICS_ENABLED; a METRICS_TOKEN bearer token, else loopback only)."""
     if not current_app.config["METRICS_ENABLED"] or not _allowed():

@@ -28,7 +28,14 @@ def _extension(filename: str) -> str:
 
 
 def _filename(upload: FileStorage) -> str:
-    """The client's file name without any folders it may carry."""
+    """The client's file name without any folders it may carry (422 if it holds NUL, which
+    PostgreSQL cannot store)."""
+    if "\x00" in (upload.filename or ""):
+        raise APIError(
+            422,
+            "Invalid request: file: the file name must not contain NUL characters.",
+            details={"file": ["the file name must not contain NUL characters"]},
+        )
     return PurePosixPath((upload.filename or "").replace("\\", "/")).name.strip() or "file"
 
 

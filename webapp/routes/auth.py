@@ -23,7 +23,10 @@ def exchange(body: dict):
 
 @bp.post("/auth/logout")
 @bp.output(MessageOut)
-@bp.doc(security="BearerAuth", responses={401: "Bad, expired or revoked token"})
+@bp.doc(
+    security=[{"BearerAuth": []}, {}],
+    responses={401: "Bad, expired or revoked token (sent, but not valid)"},
+)
 def logout():
     """Log out; with a bearer token, that token is revoked at once."""
     if request.headers.get("Authorization"):

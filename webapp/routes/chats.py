@@ -23,6 +23,7 @@ NOT_FOUND = {**AUTH_RESPONSES, 404: "Chat not found (or not yours)"}
 NOT_WRITABLE = {
     **NOT_FOUND,
     403: "User blocked or inactive, or an admin posting into another user's chat",
+    422: "Validation error, or an attachment that does not exist (or is not yours)",
 }
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 from apiflask import APIBlueprint
 from flask import current_app, request
+from werkzeug.routing import BaseConverter
 
 from webapp.auth.guard import current_user
 from webapp.chats import files
@@ -14,6 +17,17 @@ from webapp.routes.common import AUTH_RESPONSES, protected
 from webapp.routes.schemas import FileInfoOut, FileOut, LLMFileOut, UploadIn
 
 bp = APIBlueprint("files", __name__, tag="Files")
+RESERVED_NAMES = ("upload", "upload-for-llm")  # /files/<name> of the upload routes
+# GET /files/{file_id} never takes an upload route's name (its Allow header would list GET).
+FILE_ID_SCHEMA = {"type": "string", "not": {"enum": list(RESERVED_NAMES)}}
+
+
+class FileIdConverter(BaseConverter):
+    """A file id: one path segment, never the name of an upload route."""
+
+    regex = "(?!(?:" + "|".join(re.escape(name) for name in RESERVED_NAMES) + ")$)[^/]+"
+
+
 MULTIPART_SLACK = 64 * 1024  # boundaries and part headers around the file itself
 
 
@@ -63,10 +77,16 @@ def upload_for_llm(form: dict):
         ) from None
 
 
-@bp.get("/files/<file_id>")
+@bp.get("/files/<file_id:file_id>")
 @protected
 @bp.output(FileInfoOut)
-@bp.doc(responses={**AUTH_RESPONSES, 404: "File not found (or not yours)"})
+@bp.doc(
+    responses={
+        **AUTH_RESPONSES,
+        404: "File not found (or not yours)",
+        405: "The id is the name of an upload route (POST only)",
+    }
+)
 def file_info(file_id: str):
     """A file's metadata with a URL that fetches it."""
     return files.file_info(current_user(), file_id)

@@ -16,7 +16,20 @@ bp = APIBlueprint("images", __name__, tag="Images")
 
 
 @bp.get("/images/<token>")
-@bp.doc(responses={200: "The image (PNG) or file bytes", 404: "Bad or expired token"})
+@bp.doc(
+    security=[],
+    responses={
+        200: {
+            "description": "The image (PNG) or the file's bytes, of the type its name says",
+            "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+            "headers": {
+                "ETag": {"schema": {"type": "string"}},
+                "Cache-Control": {"schema": {"type": "string"}},
+            },
+        },
+        404: "Bad or expired token",
+    },
+)
 def get_image(token: str):
     """A rendered image (or stored file) by its signed, expiring token."""
     key = unsign_key(token)

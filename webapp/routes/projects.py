@@ -19,9 +19,9 @@ bp = APIBlueprint("projects", __name__, tag="Projects")
 def tree(query: dict):
     """Tree nodes (roots, children of `parent_id`, or all), ordered by sort order and name."""
     return service.tree(
-        query["client_id"],
-        query["parent_id"],
-        query["node_type"],
+        query.get("client_id"),
+        query.get("parent_id"),
+        query.get("node_type"),
         query["all_nodes"],
         query["include_files"],
     )
@@ -34,7 +34,7 @@ def tree(query: dict):
 @bp.doc(responses=AUTH_RESPONSES)
 def search(query: dict):
     """Documents whose name or code contains `q` (case-insensitive)."""
-    return service.search(query["q"] or query["query"], query["client_id"], query["limit"])
+    return service.search(query["q"], query.get("client_id"), query["limit"])
 
 
 @bp.get("/projects/documents/<document_id>/results")

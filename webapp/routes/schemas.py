@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from apiflask import Schema
-from apiflask.fields import Boolean, Dict, File, Float, Integer, List, Nested, Raw, String
-from apiflask.validators import Length, OneOf, Range
-from marshmallow import EXCLUDE
+from apiflask.fields import Boolean, Dict, File, Integer, List, Nested, Raw, String
+from apiflask.validators import Length, OneOf, Range, Regexp
+from marshmallow import EXCLUDE, ValidationError, pre_load
+
+from webapp.documents.sources import is_tree_key
+from webapp.routes.fields import (
+    NO_NUL,
+    NON_BLANK,
+    JSONBoolean,
+    JSONInteger,
+    JSONNumber,
+    LooseId,
+    text,
+)
+from webapp.stores.projectsdb.base import NODE_TYPES
 
 MAX_MESSAGE_CHARS = 20_000
+# is_tree_key (documents/sources.py) as a pattern: tree_docs/<document id>/…, no NUL, no "..".
+TREE_KEY = r"^tree_docs/[0-9a-fA-F-]{36}/(?:(?:[^.\x00]|\.[^.\x00])+\.?|\.)$"
 
 
 class Input(Schema):
@@ -15,6 +31,21 @@ class Input(Schema):
 
     class Meta:
         unknown = EXCLUDE
+
+
+class HTTPError(Schema):
+    """The one error body (webapp/errors.py), whatever the status."""
+
+    error = String(required=True, metadata={"description": "A stable code, e.g. chat_not_found"})
+    message = String(required=True, metadata={"description": "What went wrong, for people"})
+    details = Dict(
+        required=True,
+        allow_none=True,
+        metadata={"description": "Per-field problems (validation), else null"},
+    )
+    detail = String(
+        required=True, metadata={"description": "The same text as `message` (FastAPI clients)"}
+    )
 
 
 # --- health -----------------------------------------------------------------------------------
@@ -40,7 +71,7 @@ class Ready(Schema):
 
 # --- auth -------------------------------------------------------------------------------------
 class ExchangeIn(Input):
-    static_token = String(required=True, validate=Length(1, 512))
+    static_token = text(required=True, min_length=1, max_length=512)
 
 
 class UserOut(Schema):
@@ -64,11 +95,11 @@ class MessageOut(Schema):
 # --- me ---------------------------------------------------------------------------------------
 class SettingsFields(Input):
     model_profile = String(validate=OneOf(["simple", "complex"]))
-    selected_role_prompt_id = Integer(allow_none=True, strict=False)
-    temperature = Float(validate=Range(0, 2))
-    top_p = Float(validate=Range(0, 1))
-    thinking_enabled = Boolean()
-    thinking_budget = Integer(validate=Range(0, 24576))
+    selected_role_prompt_id = LooseId(allow_none=True)
+    temperature = JSONNumber(validate=Range(0, 2))
+    top_p = JSONNumber(validate=Range(0, 1))
+    thinking_enabled = JSONBoolean()
+    thinking_budget = JSONInteger(validate=Range(0, 24576))
     media_resolution = String(validate=OneOf(["low", "medium", "high"]))
 
 
@@ -79,6 +110,8 @@ class SettingsPatch(SettingsFields):
 class SettingsOut(SettingsFields):
     """All seven settings as they apply now."""
 
+    selected_role_prompt_id = Integer(allow_none=True)
+
 
 class MeOut(Schema):
     user = Nested(UserOut)
@@ -87,7 +120,7 @@ class MeOut(Schema):
 
 
 class GeminiKeyIn(Input):
-    api_key = String(required=True, validate=Length(10, 200))
+    api_key = text(required=True, min_length=10, max_length=200, blank=False)
 
 
 class RoleOut(Schema):
@@ -103,8 +136,8 @@ class RoleOut(Schema):
 
 # --- chats ------------------------------------------------------------------------------------
 class ChatIn(Input):
-    title = String(allow_none=True, validate=Length(max=500))
-    description = String(allow_none=True, validate=Length(max=5000))
+    title = text(allow_none=True, max_length=500)
+    description = text(allow_none=True, max_length=5000)
 
 
 class ChatOut(Schema):
@@ -122,7 +155,7 @@ class ChatsQuery(Input):
 
 class HistoryQuery(Input):
     limit = Integer(load_default=100, validate=Range(1, 500))
-    before = String(validate=Length(max=64))
+    before = text(max_length=64)
 
 
 class ImageOut(Schema):
@@ -159,28 +192,66 @@ class DeleteOut(Schema):
     chat_id = String()
 
 
+def tree_key(value: str) -> None:
+    if not is_tree_key(value):
+        raise ValidationError("must be a key under tree_docs/<document id>/")
+
+
 class TreeFileIn(Input):
-    r2_key = String(required=True, validate=Length(1, 1024))
-    file_type = String(load_default=None, allow_none=True)
+    r2_key = String(
+        required=True, validate=[Length(1, 1024), tree_key], metadata={"pattern": TREE_KEY}
+    )
+    file_type = text(load_default=None, allow_none=True)
 
 
 class GoogleFileIn(Input):
-    uri = String(required=True, validate=Length(1, 2048))
-    mime_type = String(load_default=None, allow_none=True)
-    storage_path = String(load_default=None, allow_none=True)
+    uri = text(required=True, min_length=1, max_length=2048, blank=False)
+    mime_type = text(load_default=None, allow_none=True)
+    storage_path = text(load_default=None, allow_none=True)
+
+
+class GoogleFileItem(Raw):
+    """A google_files item: a URI string, or `{uri, mime_type?, storage_path?}`."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        one_of = [
+            {"type": "string", "minLength": 1, "maxLength": 2048, "pattern": NON_BLANK},
+            {
+                "type": "object",
+                "required": ["uri"],
+                "properties": {
+                    "uri": {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": 2048,
+                        "pattern": NON_BLANK,
+                    },
+                    "mime_type": {"type": ["string", "null"], "pattern": NO_NUL},
+                    "storage_path": {"type": ["string", "null"], "pattern": NO_NUL},
+                },
+            },
+        ]
+        super().__init__(metadata={"oneOf": one_of}, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, str):
+            return GoogleFileIn().fields["uri"].deserialize(value)
+        if isinstance(value, dict):
+            return GoogleFileIn().load(value)
+        raise ValidationError("must be a URI string or an object with uri")
 
 
 class MessageIn(Input):
-    content = String(required=True, validate=Length(max=MAX_MESSAGE_CHARS))
-    attached_file_ids = List(String(validate=Length(1, 64)), load_default=list)
-    attached_document_ids = List(String(validate=Length(1, 64)), load_default=list)
-    google_files = List(Raw(), load_default=list)
-    google_file_uris = List(String(), load_default=list)
+    content = text(required=True, min_length=1, max_length=MAX_MESSAGE_CHARS, blank=False)
+    attached_file_ids = List(text(min_length=1, max_length=64), load_default=list)
+    attached_document_ids = List(text(min_length=1, max_length=64), load_default=list)
+    google_files = List(GoogleFileItem(), load_default=list)
+    google_file_uris = List(text(min_length=1, max_length=2048, blank=False), load_default=list)
     tree_files = List(Nested(TreeFileIn), load_default=list)
 
 
 # --- files ------------------------------------------------------------------------------------
-class UploadIn(Schema):
+class UploadIn(Input):
     file = File(required=True)
 
 
@@ -206,18 +277,30 @@ class FileInfoOut(FileOut):
 
 # --- projects ---------------------------------------------------------------------------------
 class TreeQuery(Input):
-    client_id = String(load_default=None)
-    parent_id = String(load_default=None)
-    node_type = String(load_default=None)
+    client_id = text()
+    parent_id = text()
+    node_type = String(validate=OneOf(NODE_TYPES, error="unknown node type"))
     all_nodes = Boolean(load_default=False)
     include_files = Boolean(load_default=False)
 
 
 class SearchQuery(Input):
-    q = String(load_default=None, validate=Length(1, 200))
-    query = String(load_default=None, validate=Length(1, 200))
-    client_id = String(load_default=None)
+    q = text(
+        required=True,
+        min_length=1,
+        max_length=200,
+        blank=False,
+        metadata={"description": "The text to find (older clients may send it as `query`)"},
+    )
+    client_id = text()
     limit = Integer(load_default=20, validate=Range(1, 100))
+
+    @pre_load
+    def legacy_query(self, data: Any, **kwargs: Any) -> Any:
+        """`query` is the reference server's name for `q`; it is read when `q` is absent."""
+        if "q" in data or "query" not in data:
+            return data
+        return {**{key: data[key] for key in data}, "q": data["query"]}
 
 
 class NodeFileOut(Schema):
@@ -260,3 +343,28 @@ class DocumentFileOut(NodeFileOut):
 class DocumentResultsOut(Schema):
     document_node_id = String()
     files = List(Nested(DocumentFileOut))
+
+
+# --- stream -----------------------------------------------------------------------------------
+class StreamQuery(Input):
+    """What the stream's query may add to the question's attachments. Bad values do not fail the
+    request: the stream then ends with an `error` event (code `bad_request`)."""
+
+    document_ids = List(text(), metadata={"description": "Documents to answer from"})
+    compare_document_ids_a = List(text(), metadata={"description": "Compare mode: side A"})
+    compare_document_ids_b = List(text(), metadata={"description": "Compare mode: side B"})
+    tree_files = text(metadata={"description": "A JSON list of {r2_key, file_type?}"})
+    google_files = text(metadata={"description": "A JSON list of URIs or {uri, mime_type?}"})
+    client_id = text()
+    rerun = text(metadata={"description": "1, true or yes: answer the question again"})
+
+
+class StreamHeaders(Input):
+    last_event_id = String(
+        data_key="Last-Event-ID",
+        validate=Regexp(r"^[0-9]{1,15}$", error="must be an event id (a whole number)"),
+        metadata={
+            "description": "Resume after this event (the `id` of the last one received); 409 "
+            "if it is past the answer's last event"
+        },
+    )

@@ -38,6 +38,12 @@ class RunChannel:
                 subscriber.put((seq, event, data))
         return seq
 
+    @property
+    def last_seq(self) -> int:
+        """The number of the last event emitted (0 before the first)."""
+        with self._lock:
+            return self._next_seq - 1
+
     def subscribe(self) -> tuple[queue.Queue[Event], list[Event]]:
         """A queue of events from now on, and the answer tokens sent before it (tokens are not
         stored, so a stream that attaches late gets them from here). The caller replays the

@@ -18,6 +18,20 @@ LLM_FINAL = "llm_final"
 COMPLETED = "completed"
 ERROR = "error"
 
+NAMES = [
+    QUEUE_POSITION,
+    PROCESSING_STARTED,
+    PHASE_STARTED,
+    PHASE_PROGRESS,
+    LLM_THINKING,
+    LLM_TOKEN,
+    TOOL_CALL,
+    IMAGE_READY,
+    LLM_FINAL,
+    COMPLETED,
+    ERROR,
+]
+
 Emit = Callable[[str, dict[str, Any]], int]  # (event name, data) → its sequence number
 
 

@@ -188,6 +188,17 @@ class RunManager:
         self.store.update_run(run["id"], status="failed", finished_at=utcnow(), error=message)
         return self.store.get_run(run["id"]) or run
 
+    def last_seq(self, run: Row) -> int | None:
+        """The number of the run's last event so far, or None where this process cannot know it
+        (running in another process, whose live-only events are not stored)."""
+        channel = self.channels.get(run["id"])
+        if channel is not None:
+            return channel.last_seq
+        if run["status"] in ("queued", "running"):
+            return None
+        events = self.store.list_events(run["id"])
+        return events[-1]["seq"] if events else 0
+
     def follow(self, run_id: str, after_seq: int) -> Iterator[ev.Event | None]:
         """The run's events after `after_seq`, live, to its end; `None` when nothing happened for
         SSE_HEARTBEAT_SECONDS."""

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from webapp.accounts import settings as user_settings
 from webapp.chats.attachments import AttachmentError
 from webapp.chats.service import NOT_OWNER, NOT_OWNER_MESSAGE, is_chat_owner
+from webapp.errors import APIError
 from webapp.runs import events as ev
 from webapp.runs.manager import runs
 from webapp.runs.request import parse_attachments
@@ -21,16 +22,28 @@ def latest_question(chat_id: str) -> Row | None:
     return None
 
 
-def _last_event_id(raw: str | None) -> int:
-    try:
-        return max(0, int(raw or 0))
-    except ValueError:
-        return 0
+def wants_rerun(args) -> bool:
+    return args.get("rerun") in ("1", "true", "yes")
 
 
-def open_stream(
-    user: Row, chat: Row, args, last_event_id: str | None, base_url: str
-) -> Iterator[ev.Event | None]:
+def check_resume(chat: Row, args, after: int) -> None:
+    """Refuse (409) a resume point past the last event of the answer the stream would follow:
+    it was never sent, and following from there would skip the answer's end."""
+    message = latest_question(chat["id"]) if after else None
+    run = chat_db().latest_run(message["id"]) if message else None
+    if run is None or (wants_rerun(args) and run["status"] not in ("queued", "running")):
+        return  # a new answer starts, from its first event
+    last = runs().last_seq(run)
+    if last is not None and after > last:
+        raise APIError(
+            409,
+            f"Last-Event-ID {after} is past this answer's last event ({last}); reconnect "
+            "without it to get the whole answer.",
+            "last_event_id_ahead",
+        )
+
+
+def open_stream(user: Row, chat: Row, args, after: int, base_url: str) -> Iterator[ev.Event | None]:
     """The events of the answer to the chat's latest question (`None`: a heartbeat is due);
     problems become `error` events."""
     message = latest_question(chat["id"])
@@ -51,8 +64,7 @@ def open_stream(
         return
     manager = runs()
     run = chat_db().latest_run(message["id"])
-    rerun = args.get("rerun") in ("1", "true", "yes")
-    after = _last_event_id(last_event_id)
+    rerun = wants_rerun(args)
     if run is not None:
         run = manager.fail_if_stale(run)
     if run is None or (rerun and run["status"] not in ("queued", "running")):

@@ -77,6 +77,9 @@ def init_schema(stores: Stores) -> dict[str, list[str]]:
 
 
 def init_app(app: Flask) -> None:
+    from webapp.stores import unavailable
+
+    unavailable.init_app(app)
     stores = build_stores(app.config)
     app.extensions[EXTENSION] = stores
     if app.config.get("AUTO_INIT_SCHEMA", True):
