@@ -70,6 +70,8 @@ class LooseId(Raw):
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
         if isinstance(value, str) and re.fullmatch(r"0*[1-9][0-9]{0,9}", value):
             value = int(value)
+        elif isinstance(value, float) and value.is_integer():  # JSON Schema: 5.0 is an integer
+            value = int(value)
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= self.MAX:
             raise ValidationError(f"must be a whole number from 1 to {self.MAX}")
         return value
