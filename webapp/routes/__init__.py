@@ -17,12 +17,13 @@ from webapp.routes import (
     prompts,
     stream,
 )
-from webapp.routes.body import check_json_body
+from webapp.routes.body import check_json_body, check_query
 
 BLUEPRINTS = (health, auth, me, prompts, chats, stream, files, projects, images, docs)
 
 
 def init_app(app: APIFlask) -> None:
+    app.before_request(check_query)
     app.before_request(check_json_body)
     app.url_map.converters["file_id"] = files.FileIdConverter
     openapi.init_app(app)

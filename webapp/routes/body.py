@@ -1,8 +1,9 @@
-"""What every request body must be before a route reads it: small, JSON, decodable, shallow.
+"""What every request must be before a route reads it: a query of a sane size, and a body that
+is small, JSON, decodable and shallow.
 
-Checked once, before authentication and validation, so a bad body costs the worker a bounded
-read and always gets the same documented answer: 413 (too large), 415 (not JSON), 400 (not valid
-UTF-8 JSON, or nested too deeply to parse).
+Checked once, before authentication and validation, so bad input costs the worker a bounded
+read and always gets the same documented answer: 400 (too many query parameters; a body that is
+not valid UTF-8 JSON, or nested too deeply to parse), 413 (too large), 415 (not JSON).
 """
 
 from __future__ import annotations
@@ -17,6 +18,14 @@ MULTIPART_ENDPOINTS = frozenset({"files.upload", "files.upload_for_llm"})
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 NOT_JSON = "Request body is not valid JSON."
 TOO_DEEP = "Request body is nested too deeply."
+MAX_QUERY_PARAMETERS = 100  # no route reads more than a dozen (repeated ids included)
+
+
+def check_query() -> None:
+    """Refuse a query of more parameters than any route reads, before werkzeug parses them."""
+    count = request.query_string.count(b"&") + 1 if request.query_string else 0
+    if count > MAX_QUERY_PARAMETERS and request.routing_exception is None:
+        raise APIError(400, f"Too many query parameters ({count}; at most {MAX_QUERY_PARAMETERS}).")
 
 
 def json_body_limit() -> int:

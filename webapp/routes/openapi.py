@@ -37,8 +37,10 @@ RETRY_AFTER = {
         "schema": {"type": "integer", "minimum": 1},
     }
 }
+TOO_MANY_PARAMETERS = "More than 100 query parameters"
 BODY_ERRORS = {
-    "400": "The body is not valid JSON (or not UTF-8, or nested too deeply)",
+    "400": "The body is not valid JSON (or not UTF-8, or nested too deeply), or more than 100 "
+    "query parameters",
     "413": "The body is larger than MAX_JSON_BODY_MB",
     "415": "The body is not sent as application/json",
 }
@@ -81,6 +83,7 @@ def complete(spec: dict[str, Any]) -> dict[str, Any]:
             if method in BODY_METHODS and "multipart/form-data" not in body:
                 for status, description in BODY_ERRORS.items():
                     responses.setdefault(status, error_response(description))
+            responses.setdefault("400", error_response(TOO_MANY_PARAMETERS))
             if (method, path) not in STORELESS:
                 responses.setdefault("503", error_response(UNAVAILABLE, RETRY_AFTER))
     return spec

@@ -40,7 +40,13 @@ def search(query: dict):
 @bp.get("/projects/documents/<document_id>/results")
 @protected
 @bp.output(DocumentResultsOut)
-@bp.doc(responses={**AUTH_RESPONSES, 400: "Not a document", 404: "Unknown document"})
+@bp.doc(
+    responses={
+        **AUTH_RESPONSES,
+        400: "Not a document (or more than 100 query parameters)",
+        404: "Unknown document",
+    }
+)
 def results(document_id: str):
     """A document's OCR results (markdown, blocks index, OCR HTML…) with fetchable URLs."""
     return service.document_results(document_id)

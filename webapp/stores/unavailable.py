@@ -35,11 +35,13 @@ def init_app(app: Flask) -> None:
     """Register the 503 for every backend's transport errors (the more specific handler wins
     over the generic 500 one)."""
     import httpx
+    from botocore.exceptions import ConnectionError as BotoConnectionError
     from botocore.exceptions import HTTPClientError
     from postgrest.exceptions import APIError as PostgrestError
 
     app.register_error_handler(httpx.TransportError, unavailable)
-    app.register_error_handler(HTTPClientError, unavailable)
+    app.register_error_handler(HTTPClientError, unavailable)  # closed connections, read timeouts
+    app.register_error_handler(BotoConnectionError, unavailable)  # refused, connect timeouts
 
     def postgrest_error(exc: PostgrestError):
         if str(exc.code) in POSTGREST_UNAVAILABLE:
