@@ -41,6 +41,23 @@ def test_ten_megabytes_of_json_is_413(client, alice):
     _still_serving(client, alice)
 
 
+def test_a_chunked_body_past_the_limit_is_413(client, alice):
+    """Without Content-Length werkzeug stops reading at the limit: that is a 413 too."""
+
+    def send(raw: bytes):
+        return client.post(
+            "/chats",
+            input_stream=io.BytesIO(raw),
+            content_type="application/json",
+            headers={**alice.headers, "Transfer-Encoding": "chunked"},
+            environ_overrides={"wsgi.input_terminated": True},  # gunicorn de-chunks the body
+        )
+
+    _error(send(b'{"title": "' + b"x" * (2 * 1024 * 1024) + b'"}'), 413, "payload_too_large")
+    small = send(b'{"title": "chunked"}')
+    assert small.status_code == 201 and small.json["title"] == "chunked"
+
+
 def test_the_json_limit_is_a_setting(tmp_path, make_user):
     app = create_app(app_settings(tmp_path / "small", MAX_JSON_BODY_MB=1))
     client = app.test_client()

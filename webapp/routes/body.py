@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 
 from flask import current_app, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from webapp.errors import APIError
 
@@ -45,6 +46,10 @@ def check_json_body() -> None:
     if not request.is_json:
         raise APIError(415, "Send the request body as JSON (Content-Type: application/json).")
     data = request.get_data(cache=True)  # kept for the route's own parsing
+    if request.content_length is None and len(data) >= json_body_limit():
+        # a chunked body: werkzeug stops at the limit without a word (a Content-Length over it
+        # was refused with 413 already, by get_data)
+        raise RequestEntityTooLarge()
     try:
         json.loads(data.decode("utf-8")) if data else None
     except (ValueError, UnicodeDecodeError):  # JSONDecodeError is a ValueError

@@ -38,6 +38,12 @@ RETRY_AFTER = {
     }
 }
 TOO_MANY_PARAMETERS = "More than 100 query parameters"
+# gunicorn refuses a request line over 4094 bytes itself (limit_request_line), before the app.
+URI_TOO_LONG = {
+    "description": "The request line (method, path and query) is longer than 4094 bytes; "
+    "gunicorn answers, in HTML",
+    "content": {"text/html": {"schema": {"type": "string"}}},
+}
 BODY_ERRORS = {
     "400": "The body is not valid JSON (or not UTF-8, or nested too deeply), or more than 100 "
     "query parameters",
@@ -84,6 +90,7 @@ def complete(spec: dict[str, Any]) -> dict[str, Any]:
                 for status, description in BODY_ERRORS.items():
                     responses.setdefault(status, error_response(description))
             responses.setdefault("400", error_response(TOO_MANY_PARAMETERS))
+            responses.setdefault("414", dict(URI_TOO_LONG))
             if (method, path) not in STORELESS:
                 responses.setdefault("503", error_response(UNAVAILABLE, RETRY_AFTER))
     return spec
