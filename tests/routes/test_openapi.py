@@ -68,8 +68,8 @@ def test_one_error_body_for_every_error(spec):
     assert sorted(error["required"]) == ["detail", "details", "error", "message"]
     for path, method, operation in _operations(spec):
         for status, response in operation["responses"].items():
-            if status == "414":  # gunicorn's own answer to an overlong request line
-                assert "text/html" in response["content"], path
+            if status == "414" or (path, status) == ("/auth/exchange", "429"):
+                assert "text/html" in response["content"], path  # gunicorn's and nginx's own
             elif status.startswith(("4", "5")) and (path, status) != ("/health/ready", "503"):
                 content = response["content"]["application/json"]["schema"]
                 assert content == {"$ref": "#/components/schemas/HTTPError"}, (path, status)
@@ -109,3 +109,36 @@ def test_shared_answers_are_documented(spec):
     stream = spec["paths"]["/chats/{chat_id}/stream"]["get"]
     header = next(p for p in stream["parameters"] if p["in"] == "header")
     assert header["name"] == "Last-Event-ID" and "409" in stream["responses"]
+
+
+SETTINGS_BODIES = [
+    {"thinking_enabled": True},
+    {"thinking_enabled": 1},
+    {"thinking_enabled": "true"},
+    {"temperature": 0.5},
+    {"temperature": "0.5"},
+    {"temperature": True},
+    {"thinking_budget": 5.0},
+    {"thinking_budget": 5.5},
+    {"thinking_budget": "5"},
+    {"selected_role_prompt_id": None},
+    {"selected_role_prompt_id": True},
+    {"selected_role_prompt_id": "9999999999"},
+    {"selected_role_prompt_id": "0"},
+    {"selected_role_prompt_id": 0},
+    {"selected_role_prompt_id": 2**31},
+    {"media_resolution": "ultra"},
+]
+
+
+def test_settings_schema_and_server_agree_on_json_types(spec, client, alice):
+    schema = jsonschema_rs.validator_for(spec["components"]["schemas"]["SettingsPatch"])
+    for body in SETTINGS_BODIES:
+        response = client.patch("/me/settings", json=body, headers=alice.headers)
+        assert response.status_code in (200, 422), (body, response.json)
+        assert schema.is_valid(body) == (response.status_code == 200), (body, response.json)
+    for role_id in ("123456789", 123456789):  # valid as a role id, but no such role
+        response = client.patch(
+            "/me/settings", json={"selected_role_prompt_id": role_id}, headers=alice.headers
+        )
+        assert schema.is_valid({"selected_role_prompt_id": role_id}) and response.status_code == 404

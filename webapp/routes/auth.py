@@ -15,7 +15,17 @@ bp = APIBlueprint("auth", __name__, tag="Auth")
 @bp.post("/auth/exchange")
 @bp.input(ExchangeIn, arg_name="body")
 @bp.output(ExchangeOut)
-@bp.doc(responses={401: "Unknown static token", 403: "User blocked or inactive"})
+@bp.doc(
+    responses={
+        401: "Unknown static token",
+        403: "User blocked or inactive",
+        429: {
+            "description": "Too many exchanges from this address: nginx's limit_req in front of "
+            "the app (roles/nginx, nginx_auth_rate), in HTML",
+            "content": {"text/html": {"schema": {"type": "string"}}},
+        },
+    }
+)
 def exchange(body: dict):
     """Exchange a static token for a short-lived access token (JWT)."""
     return service.exchange(body["static_token"])

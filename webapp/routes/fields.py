@@ -56,19 +56,20 @@ def text(
 
 
 class LooseId(Raw):
-    """A positive integer id (≤ 2³¹-1, PostgreSQL's integer), also accepted as a string of digits
-    as the reference server (pydantic) took it; never a float or a boolean."""
+    """A positive integer id (≤ 2³¹-1, PostgreSQL's integer), also accepted as a string of up to
+    nine digits, as the reference server (pydantic) took it; never a boolean."""
 
     MAX = 2**31 - 1
+    DIGITS = r"^[1-9][0-9]{0,8}$"  # every such string is ≤ MAX, so the pattern says it all
 
     def __init__(self, **kwargs: Any) -> None:
         number = {"type": "integer", "minimum": 1, "maximum": self.MAX}
-        digits = {"type": "string", "pattern": r"^0*[1-9][0-9]{0,9}$"}
+        digits = {"type": "string", "pattern": self.DIGITS}
         options = [number, digits] + ([{"type": "null"}] if kwargs.get("allow_none") else [])
         super().__init__(metadata={"anyOf": options}, **kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
-        if isinstance(value, str) and re.fullmatch(r"0*[1-9][0-9]{0,9}", value):
+        if isinstance(value, str) and re.fullmatch(self.DIGITS[1:-1], value):
             value = int(value)
         elif isinstance(value, float) and value.is_integer():  # JSON Schema: 5.0 is an integer
             value = int(value)
