@@ -58,7 +58,7 @@ def test_a_chunked_body_past_the_limit_is_413(client, alice):
     assert small.status_code == 201 and small.json["title"] == "chunked"
 
 
-def test_the_json_limit_is_a_setting(tmp_path, make_user):
+def test_the_json_limit_is_a_setting(tmp_path):
     app = create_app(app_settings(tmp_path / "small", MAX_JSON_BODY_MB=1))
     client = app.test_client()
     just_under = b'{"title": null, "pad": "' + b"x" * (1024 * 1024 - 100) + b'"}'

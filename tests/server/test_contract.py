@@ -2,8 +2,9 @@
 (examples, coverage and fuzzing phases, every check), seeded and bounded so it is the same run
 each time and takes about a minute. scripts/fuzz runs the unbounded, unseeded version.
 
-Every check runs; tests/support/schemathesis.toml holds the one narrowing (422 for attachment ids
-that name nothing), with its reason. The stream's events are validated too: schemathesis reads
+Every check runs, none excluded; tests/support/schemathesis.toml holds the two adjustments of their
+expected statuses, each with its reason (422 for attachment ids that name nothing; gunicorn's 414
+as a rejection of overlong queries). The stream's events are validated too: schemathesis reads
 text/event-stream and checks each event against the documented event schema.
 """
 

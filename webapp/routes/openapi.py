@@ -11,6 +11,7 @@ from typing import Any
 
 from apiflask import APIFlask
 
+from webapp.routes.body import MAX_QUERY_PARAMETERS
 from webapp.routes.files import FILE_ID_SCHEMA
 from webapp.routes.schemas import HTTPError
 
@@ -37,7 +38,7 @@ RETRY_AFTER = {
         "schema": {"type": "integer", "minimum": 1},
     }
 }
-TOO_MANY_PARAMETERS = "More than 100 query parameters"
+TOO_MANY_PARAMETERS = f"More than {MAX_QUERY_PARAMETERS} query parameters"
 # gunicorn refuses a request line over 4094 bytes itself (limit_request_line), before the app.
 URI_TOO_LONG = {
     "description": "The request line (method, path and query) is longer than 4094 bytes; "
@@ -45,8 +46,8 @@ URI_TOO_LONG = {
     "content": {"text/html": {"schema": {"type": "string"}}},
 }
 BODY_ERRORS = {
-    "400": "The body is not valid JSON (or not UTF-8, or nested too deeply), or more than 100 "
-    "query parameters",
+    "400": "The body is not valid JSON (or not UTF-8, or nested too deeply); or "
+    + TOO_MANY_PARAMETERS.lower(),
     "413": "The body is larger than MAX_JSON_BODY_MB",
     "415": "The body is not sent as application/json",
 }
