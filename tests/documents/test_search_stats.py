@@ -79,3 +79,23 @@ def test_drop_forgets_statistics(tmp_path: Path, document: Document) -> None:
         assert connection.execute("SELECT count(*) FROM search_stats").fetchone() == (0,)
     index.ensure(document)
     assert index.stats_built == 2 and index.block_count(document.version) == len(document.blocks)
+
+
+def test_index_built_from_stored_statistics_ranks_as_a_fresh_one(
+    tmp_path: Path, document: Document
+) -> None:
+    """A process that finds only the statistics (stored when the document was catalogued)
+    builds the FTS table from them without analyzing, and finds the same blocks."""
+    shared = tmp_path / "shared.db"
+    SearchIndex(shared).stats(document)
+    second = SearchIndex(shared)
+    second.ensure(document)
+    assert (second.builds, second.stats_built, second.stats_loaded) == (1, 0, 1)
+    fresh = SearchIndex(tmp_path / "fresh.db")
+    for query in QUERIES:
+        assert hits(second, document, query) == hits(fresh, document, query)
+    analyzed = DocumentStats(document)
+    rebuilt = DocumentStats.restore(document, analyzed.saved_form()).fts_rows()
+    for row, original in zip(rebuilt, analyzed.rows):
+        assert row[:3] == original[:3]
+        assert [set(a.split()) for a in row[3:]] == [set(b.split()) for b in original[3:]]

@@ -145,6 +145,24 @@ class DocumentStats:
             for block_id, entry in self.blocks.items()
         ]
 
+    def fts_rows(self) -> list[tuple]:
+        """Rows for the FTS table: the analyzed ones, or rebuilt from the kept term positions
+        (the same terms per field, each once per item) when the statistics were restored."""
+        if self.rows or not self.blocks:
+            return self.rows
+        rows = []
+        for block_id, entry in self.blocks.items():
+            flat = []
+            for name in FIELDS:
+                items = sorted(
+                    (position, order, term)
+                    for order, (term, positions) in enumerate(entry.fields[name].positions.items())
+                    for position in positions
+                )
+                flat.append(" ".join(term for _, _, term in items))
+            rows.append((block_id, entry.block.kind, entry.block.page, *flat))
+        return rows
+
     def _summarize(self, document: Document) -> None:
         """Everything derived from the analyzed fields (cheap next to analyzing them)."""
         for entry in self.blocks.values():

@@ -195,7 +195,8 @@ class SearchIndex:
 
     def _build(self, document: Document, version: str) -> None:
         started = time.perf_counter()
-        stats = self._remember(version, self._analyze(document))
+        stats, analyzed = self._obtain(document, version)
+        rows = stats.fts_rows()
         table = _table_name(version)
         connection = self._connect()
         try:
@@ -212,17 +213,16 @@ class SearchIndex:
                     " id_terms, heading_terms, body_terms, sheet_terms,"
                     " tokenize = \"unicode61 remove_diacritics 0 tokenchars '-/.'\")"
                 )
-                connection.executemany(
-                    f"INSERT INTO {table} VALUES (?, ?, ?, ?, ?, ?, ?)", stats.rows
-                )
-                self._save_stats(connection, version, stats)
+                connection.executemany(f"INSERT INTO {table} VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+                if analyzed:  # stored in the build's transaction: it holds the write lock
+                    self._save_stats(connection, version, stats)
                 connection.execute(
                     "INSERT OR REPLACE INTO search_index_meta VALUES (?, ?, ?, ?, ?, ?)",
                     (
                         version,
                         table,
                         ANALYZER_VERSION,
-                        len(stats.rows),
+                        len(rows),
                         time.time(),
                         time.perf_counter() - started,
                     ),
@@ -235,15 +235,6 @@ class SearchIndex:
             self._ready.add(version)
         finally:
             connection.close()
-
-    def _analyze(self, document: Document) -> DocumentStats:
-        """Freshly analyzed statistics, with the FTS rows (kept ones may lack them)."""
-        with self._stats_lock:
-            stats = self._stats.get(index_version(document))
-        if stats is not None and (stats.rows or not document.blocks):
-            return stats
-        self.stats_built += 1
-        return DocumentStats(document)
 
     def _remember(self, version: str, stats: DocumentStats) -> DocumentStats:
         with self._stats_lock:
@@ -280,16 +271,28 @@ class SearchIndex:
         self.stats_loaded += 1
         return stats
 
-    def _load_or_analyze(self, document: Document, version: str) -> DocumentStats:
+    def _obtain(self, document: Document, version: str) -> tuple[DocumentStats, bool]:
+        """The statistics from memory, the file, or analyzing; True when analyzed now (and
+        not stored yet)."""
+        with self._stats_lock:
+            stats = self._stats.get(version)
+        if stats is not None:
+            return stats, False
         stats = self._load_stats(document, version)
-        if stats is None:
-            stats = self._analyze(document)
+        if stats is not None:
+            return self._remember(version, stats), False
+        self.stats_built += 1
+        return self._remember(version, DocumentStats(document)), True
+
+    def _obtain_stored(self, document: Document, version: str) -> DocumentStats:
+        stats, analyzed = self._obtain(document, version)
+        if analyzed:
             connection = self._connect()
             try:
                 self._save_stats(connection, version, stats)
             finally:
                 connection.close()
-        return self._remember(version, stats)
+        return stats
 
     def stats(self, document: Document) -> DocumentStats:
         """The analyzed blocks of a document version: kept in memory for recent versions, else
@@ -300,7 +303,7 @@ class SearchIndex:
             if stats is not None:
                 self._stats.move_to_end(version)
                 return stats
-        return run_blocking(self._load_or_analyze, document, version)
+        return run_blocking(self._obtain_stored, document, version)
 
     def _candidates(
         self,
