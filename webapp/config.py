@@ -225,6 +225,13 @@ SECTIONS: list[tuple[str, list[Setting]]] = [
             "Documents this short are sent whole in the cached prompt prefix instead of searched.",
         ),
         _s("AUTO_DOCUMENTS", int, 2, "Documents picked by search for a question without any."),
+        _s(
+            "AUTO_INDEX_PER_QUESTION",
+            int,
+            2,
+            "Documents a question without any adds to the cross-document index itself when they"
+            " are new or changed (the rest are queued for the worker's background indexer).",
+        ),
     ),
     _section(
         "Operations",
