@@ -175,7 +175,9 @@ def test_processes_share_the_catalog_and_one_catalogues_each_document(
         assert imported["roof"] not in picked("План кровли")
         with sqlite3.connect(first.catalog.db_path) as connection:
             connection.execute("UPDATE catalog_claims SET claimed_at = claimed_at - 3600")
+        assert node["id"] not in first.catalog.stamps()  # (kept by the first one, too)
         assert second.index_node(node) is True  # the first one died: taken over
+        assert node["id"] in first.catalog.stamps()  # a row another process wrote is seen
         assert first.index_node(node) is False  # fresh now
         assert picked("План кровли") == [imported["roof"]]
 

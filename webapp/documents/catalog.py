@@ -36,6 +36,7 @@ RERANK = 30  # best BM25 candidates re-ranked by coverage
 COVERAGE_FLOOR = 0.25
 SHARE_OF_BEST = 0.2  # a candidate scoring below this share of the best one is noise
 CLAIM_SECONDS = 300.0  # a claim older than this is abandoned (its process died)
+_BUMP = "UPDATE catalog_generation SET generation = generation + 1"
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,7 @@ class Catalog:
 
     def __init__(self, db_path: str | Path) -> None:
         self.db_path = str(db_path)
+        self._stamps: tuple[int, dict[str, Stamp]] | None = None
         connection = self._connect()
         try:
             connection.execute("PRAGMA journal_mode=WAL")
@@ -113,6 +115,11 @@ class Catalog:
                 "CREATE TABLE IF NOT EXISTS catalog_claims (document_id TEXT PRIMARY KEY,"
                 " owner TEXT NOT NULL, node_stamp TEXT NOT NULL, claimed_at REAL NOT NULL)"
             )
+            connection.execute(  # bumped by every change of the rows: readers cache `stamps()`
+                "CREATE TABLE IF NOT EXISTS catalog_generation (id INTEGER PRIMARY KEY CHECK"
+                " (id = 1), generation INTEGER NOT NULL)"
+            )
+            connection.execute("INSERT OR IGNORE INTO catalog_generation VALUES (1, 0)")
             connection.execute("COMMIT")
         finally:
             connection.close()
@@ -164,6 +171,7 @@ class Catalog:
                 connection.execute(
                     "DELETE FROM catalog_claims WHERE document_id = ?", (entry.document_id,)
                 )
+                connection.execute(_BUMP)
                 connection.execute("COMMIT")
             except BaseException:
                 connection.execute("ROLLBACK")
@@ -189,6 +197,7 @@ class Catalog:
                     " (SELECT value FROM json_each(?))",
                     (ids,),
                 ).rowcount
+                connection.execute(_BUMP)
                 connection.execute("COMMIT")
             except BaseException:
                 connection.execute("ROLLBACK")
@@ -267,15 +276,25 @@ class Catalog:
 
     # --- reading ------------------------------------------------------------------------------
     def stamps(self) -> dict[str, Stamp]:
-        """What every stored row was made from, by document id."""
+        """What every stored row was made from, by document id (read again only when a row
+        changed since, in any process: every question compares them with the nodes)."""
         connection = self._connect()
         try:
+            connection.execute("BEGIN")  # one snapshot for the generation and the rows
+            generation = connection.execute("SELECT generation FROM catalog_generation").fetchone()[
+                0
+            ]
+            cached = self._stamps
+            if cached is not None and cached[0] == generation:
+                return cached[1]
             rows = connection.execute(
                 "SELECT document_id, node_stamp, content_stamp, analyzer FROM catalog_documents"
             ).fetchall()
         finally:
             connection.close()
-        return {row[0]: Stamp(row[1], row[2], row[3]) for row in rows}
+        stamps = {row[0]: Stamp(row[1], row[2], row[3]) for row in rows}
+        self._stamps = (generation, stamps)
+        return stamps
 
     def stamp(self, document_id: str) -> Stamp | None:
         """What one document's row was made from (None: no row)."""

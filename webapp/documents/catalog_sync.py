@@ -19,6 +19,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,7 @@ from webapp.stores.chatdb.base import Row
 log = logging.getLogger("webapp.catalog")
 EXTENSION = "aizoomdoc.catalog"
 PRUNE_GRACE_SECONDS = 600.0
+PRUNE_EVERY_SECONDS = 60.0  # rows of deleted documents are looked for at most this often
 INDEXED_METRIC = "aizoomdoc_catalog_documents_indexed_total"
 
 
@@ -72,6 +74,7 @@ class CatalogKeeper:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._worker: threading.Thread | None = None
+        self._pruned: dict[str | None, float] = {}  # client id -> when its rows were pruned
 
     # --- which documents need a row -----------------------------------------------------------
     def stale(self, nodes: list[Row]) -> list[Row]:
@@ -93,7 +96,10 @@ class CatalogKeeper:
         stale = self.stale(nodes)
         built = sum(1 for node in stale[: max(0, budget)] if self.index_node(node))
         self._enqueue(stale[max(0, budget) :])
-        self.catalog.prune(client_id, {node["id"] for node in nodes}, PRUNE_GRACE_SECONDS)
+        now = time.monotonic()
+        if now - self._pruned.get(client_id, -PRUNE_EVERY_SECONDS) >= PRUNE_EVERY_SECONDS:
+            self._pruned[client_id] = now
+            self.catalog.prune(client_id, {node["id"] for node in nodes}, PRUNE_GRACE_SECONDS)
         return built
 
     # --- building rows ------------------------------------------------------------------------
