@@ -4,6 +4,9 @@ Importing the Gemini SDK, loading ImageMagick and opening the render cache and s
 about a second together; done inside a request under gevent, they would hold up every other
 stream of the worker. gunicorn calls this from `post_worker_init` (see gunicorn.conf.py). A
 serving worker also catalogues, in the background, the documents the cross-document index lacks.
+
+A server signs and verifies tokens and links with JWT_SECRET_KEY from its first request, so a
+worker without a usable secret refuses to start here (gunicorn then stops with its message).
 """
 
 from __future__ import annotations
@@ -13,10 +16,13 @@ import time
 
 from flask import Flask
 
+from webapp.config import signing_secret
+
 log = logging.getLogger("webapp.warmup")
 
 
 def warm_up(app: Flask) -> None:
+    signing_secret(app.config)
     started = time.perf_counter()
     with app.app_context():
         if app.config["LLM_PROVIDER"] == "gemini" or app.config["DEFAULT_GEMINI_API_KEY"]:
