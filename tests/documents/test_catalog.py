@@ -5,6 +5,7 @@ processes."""
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -190,3 +191,20 @@ def test_deleted_documents_are_pruned(app, imported) -> None:
         assert catalog.prune("globex", keep, grace_seconds=0) == 0  # another client's
         assert catalog.prune("acme", keep, grace_seconds=0) == 2
         assert set(catalog.stamps()) == set(keep)
+
+
+def test_a_serving_worker_catalogues_in_the_background(app, imported) -> None:
+    """What a worker does from warm-up on: catalogue every stale document of the projects DB,
+    then whatever questions queue."""
+    with app.app_context():
+        keeper = document_catalog()
+        keeper.catalog.remove(imported.values())
+        keeper.start_background()
+        try:
+            deadline = time.monotonic() + 60
+            while keeper.stale(document_nodes(None)):
+                assert time.monotonic() < deadline, "the background worker did not catalogue"
+                time.sleep(0.05)
+            assert picked("Раздел ОВ")[0] == imported["heating"]
+        finally:
+            keeper.stop_background()

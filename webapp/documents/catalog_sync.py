@@ -73,6 +73,7 @@ class CatalogKeeper:
         self._queue: OrderedDict[str, Row] = OrderedDict()
         self._lock = threading.Lock()
         self._wake = threading.Event()
+        self._stopping = threading.Event()
         self._worker: threading.Thread | None = None
         self._pruned: dict[str | None, float] = {}  # client id -> when its rows were pruned
 
@@ -194,16 +195,27 @@ class CatalogKeeper:
             self._worker = threading.Thread(target=self._run, name="catalog", daemon=True)
         self._worker.start()
 
+    def stop_background(self) -> None:
+        """Let the background thread end after the document it is cataloguing (tests)."""
+        with self._lock:
+            worker, self._worker = self._worker, None
+        if worker is not None:
+            self._stopping.set()
+            self._wake.set()
+            worker.join(timeout=30)
+            self._stopping.clear()
+
     def _run(self) -> None:
         with self.app.app_context():
             try:
                 self._enqueue(self.stale(document_nodes(None)))
             except Exception:
                 log.exception("catalog: could not list the projects DB's documents")
-            while True:
+            while not self._stopping.is_set():
                 self._wake.wait()
                 self._wake.clear()
-                self.drain()
+                while not self._stopping.is_set() and self.pending():
+                    self.drain(limit=1)
 
     # --- picking ------------------------------------------------------------------------------
     def pick(self, question: str, client_id: str | None, limit: int, budget: int) -> Pick:
