@@ -59,3 +59,44 @@ def test_flask_cli_finds_app_without_flask_app(tmp_path):
     )
     for command in ("init", "users", "roles", "config"):
         assert command in result.stdout
+
+
+def test_commands_that_sign_nothing_run_without_the_secret(tmp_path):
+    """Without JWT_SECRET_KEY (and DEBUG off) every command that signs nothing works, through
+    the real CLI; `flask ask` (its run signs image links) stops with the secret's message."""
+    from tests.support.drawing_sets import write_set
+
+    env = {
+        "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+        "DATA_DIR": str(tmp_path / "data"),
+        "HOME": str(tmp_path),
+        "AIZOOMDOC_ENV_FILE": "",
+    }
+    flask = str(Path(sys.executable).parent / "flask")
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [flask, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180
+        )
+
+    def ok(*args: str) -> str:
+        result = run(*args)
+        assert result.returncode == 0, (args, result.stderr)
+        return result.stdout
+
+    folder = write_set(tmp_path / "set", "План кровли", "01-АР", [("Кровля", ["Парапет."])])
+    ok("init")
+    assert "JWT_SECRET_KEY=***" in ok("config", "show")
+    assert "JWT_SECRET_KEY=" in ok("config", "example")
+    demo = ok("demo", "--quiet").strip().splitlines()[-1]
+    imported = ok("projects", "import", str(folder), "--quiet").strip().splitlines()[-1]
+    assert "DEMO-" in ok("search", demo, "наружные стены")
+    assert ok("catalog", "search", "план кровли").split()[0] == imported
+    assert "DEMO-" in ok("materials", demo, "Какие наружные стены?")
+    ok("render", demo, "DEMO-PLAN-001", "--out", str(tmp_path / "plan.png"))
+    assert (tmp_path / "plan.png").stat().st_size > 0
+    ok("cache", "stats")
+    assert ok("users", "create", "someone").strip()  # a static token: hashed, not signed
+    asked = run("ask", demo, "Какие наружные стены?")
+    assert asked.returncode != 0
+    assert "JWT_SECRET_KEY is missing" in asked.stderr and "Traceback" not in asked.stderr

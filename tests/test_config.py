@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from webapp.config import DEFAULT_JWT_SECRET, ConfigError, load_settings
+from webapp.config import DEFAULT_JWT_SECRET, ConfigError, load_settings, signing_secret
 
 SECRET = "s" * 40
 
@@ -52,13 +52,16 @@ def test_production_backends_chosen_by_their_variables(tmp_path):
 
 
 @pytest.mark.parametrize("secret", [None, "", DEFAULT_JWT_SECRET, "short-secret"])
-def test_production_refuses_weak_jwt_secret(tmp_path, secret):
+def test_production_refuses_weak_jwt_secret_where_it_is_used(tmp_path, secret):
     env = {"DATA_DIR": str(tmp_path), "DEBUG": "false"}
     if secret is not None:
         env["JWT_SECRET_KEY"] = secret
+    values = load_settings(env=env)  # loading settings needs no secret (CLI commands)
     with pytest.raises(ConfigError, match="JWT_SECRET_KEY"):
-        load_settings(env=env)
-    assert load_settings(env={**env, "DEBUG": "true"})["DEBUG"] is True
+        signing_secret(values)
+    debug = load_settings(env={**env, "DEBUG": "true"})
+    assert signing_secret(debug) == debug["JWT_SECRET_KEY"]
+    assert signing_secret(load_settings(env={**env, "JWT_SECRET_KEY": SECRET})) == SECRET
 
 
 @pytest.mark.parametrize(
@@ -75,9 +78,21 @@ def test_bad_values_are_named(tmp_path, env, message):
         load_settings(env={"DATA_DIR": str(tmp_path), "JWT_SECRET_KEY": SECRET, **env})
 
 
-def test_app_refuses_to_start_in_production_with_default_secret(tmp_path, monkeypatch):
+def test_app_without_secret_serves_nothing_signed(tmp_path, monkeypatch):
+    """The app is made (CLI commands use it), but a serving worker refuses to start, and a
+    request never gets a token signed with the default secret."""
     from webapp import create_app
+    from webapp.auth.tokens import generate_static_token, hash_token
+    from webapp.warmup import warm_up
 
     monkeypatch.delenv("JWT_SECRET_KEY", raising=False)
-    with pytest.raises(ConfigError):
-        create_app({"TESTING": True, "DATA_DIR": str(tmp_path), "DEBUG": False})
+    app = create_app({"TESTING": True, "DATA_DIR": str(tmp_path), "DEBUG": False})
+    with pytest.raises(ConfigError, match="JWT_SECRET_KEY"):
+        warm_up(app)
+    token = generate_static_token()
+    with app.app_context():
+        from webapp.stores import chat_db
+
+        chat_db().create_user("u", hash_token(token))
+    exchange = app.test_client().post("/auth/exchange", json={"static_token": token})
+    assert exchange.status_code == 500 and "access_token" not in (exchange.json or {})

@@ -26,6 +26,7 @@ def create_app(overrides: Mapping[str, Any] | None = None):
     from webapp.chats import cli as chats_cli
     from webapp.chats import purge
     from webapp.config import load_settings
+    from webapp.documents import catalog_sync
     from webapp.documents import cli as documents_cli
     from webapp.documents import search
     from webapp.drawings import cli as drawings_cli
@@ -69,6 +70,7 @@ def create_app(overrides: Mapping[str, Any] | None = None):
     requestlog.init_app(app)
     stores.init_app(app)
     search.init_app(app)
+    catalog_sync.init_app(app)
     evidence.init_app(app)
     stores_cli.init_app(app)
     jwt.init_app(app)

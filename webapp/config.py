@@ -69,7 +69,9 @@ SECTIONS: list[tuple[str, list[Setting]]] = [
             "JWT_SECRET_KEY",
             str,
             DEFAULT_JWT_SECRET,
-            "Secret signing access tokens; at least 32 characters when DEBUG=false.",
+            "Secret signing access tokens and links; at least 32 characters when DEBUG=false"
+            " (the server and `flask ask` refuse to run without one; other commands do not"
+            " need it).",
             secret=True,
         ),
         _s("JWT_ALGORITHM", str, "HS256", "JWT signing algorithm."),
@@ -231,6 +233,13 @@ SECTIONS: list[tuple[str, list[Setting]]] = [
             "Documents this short are sent whole in the cached prompt prefix instead of searched.",
         ),
         _s("AUTO_DOCUMENTS", int, 2, "Documents picked by search for a question without any."),
+        _s(
+            "AUTO_INDEX_PER_QUESTION",
+            int,
+            2,
+            "Documents a question without any adds to the cross-document index itself when they"
+            " are new or changed (the rest are queued for the worker's background indexer).",
+        ),
     ),
     _section(
         "Operations",
@@ -341,7 +350,8 @@ def derive(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def validate(values: dict[str, Any]) -> None:
-    """Refuse settings the server must not run with."""
+    """Refuse settings nothing can run with (the secret is checked where it is used:
+    `signing_secret`)."""
     choices = {
         "CHAT_DB": ("sqlite", "supabase"),
         "PROJECTS_DB": ("sqlite", "supabase"),
@@ -355,14 +365,26 @@ def validate(values: dict[str, Any]) -> None:
     for name in ("MAX_FILE_SIZE_MB", "MAX_JSON_BODY_MB"):
         if values[name] < 1:
             raise ConfigError(f"{name} must be at least 1, not {values[name]}")
-    if not values["DEBUG"]:
-        secret = values["JWT_SECRET_KEY"]
-        if not secret or secret == DEFAULT_JWT_SECRET or len(secret) < MIN_JWT_SECRET_LENGTH:
-            raise ConfigError(
-                "JWT_SECRET_KEY is missing, the default, or shorter than "
-                f"{MIN_JWT_SECRET_LENGTH} characters; set a random one (for example "
-                "`python3 -c 'import secrets; print(secrets.token_urlsafe(48))'`) or DEBUG=true"
-            )
+
+
+def signing_secret(values: Mapping[str, Any]) -> str:
+    """The secret that signs tokens and links and encrypts users' keys, or ConfigError when it
+    must not be used (missing, the default or short, outside DEBUG).
+
+    Asked for where something is signed, verified or encrypted — by a serving worker before it
+    serves, by a run before it starts — not when the app is made: commands that sign nothing
+    (`flask search`, `flask demo`, `flask projects import`, …) run without it.
+    """
+    secret = values["JWT_SECRET_KEY"]
+    if not values["DEBUG"] and (
+        not secret or secret == DEFAULT_JWT_SECRET or len(secret) < MIN_JWT_SECRET_LENGTH
+    ):
+        raise ConfigError(
+            "JWT_SECRET_KEY is missing, the default, or shorter than "
+            f"{MIN_JWT_SECRET_LENGTH} characters; set a random one (for example "
+            "`python3 -c 'import secrets; print(secrets.token_urlsafe(48))'`) or DEBUG=true"
+        )
+    return secret
 
 
 def load_settings(

@@ -9,11 +9,13 @@ from __future__ import annotations
 from flask import current_app, has_request_context, url_for
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
+from webapp.config import signing_secret
+
 SALT = "aizoomdoc.object-link.v1"
 
 
 def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["JWT_SECRET_KEY"], salt=SALT)
+    return URLSafeTimedSerializer(signing_secret(current_app.config), salt=SALT)
 
 
 def sign_key(key: str) -> str:

@@ -9,6 +9,7 @@ from functools import lru_cache
 from cryptography.fernet import Fernet, InvalidToken
 from flask import current_app
 
+from webapp.config import signing_secret
 from webapp.stores import chat_db
 from webapp.stores.chatdb.base import Row
 
@@ -22,7 +23,7 @@ def _fernet_for(secret: str) -> Fernet:
 
 
 def _fernet() -> Fernet:
-    return _fernet_for(current_app.config["JWT_SECRET_KEY"])
+    return _fernet_for(signing_secret(current_app.config))
 
 
 def store_user_key(user: Row, api_key: str | None) -> None:

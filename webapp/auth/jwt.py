@@ -1,12 +1,18 @@
-"""flask-jwt-extended set up for our tokens and our error format."""
+"""flask-jwt-extended set up for our tokens and our error format.
+
+The signing key is asked for at each use (`config.signing_secret`), so a token is never signed
+or accepted with a missing or default secret, while an app that serves no tokens (a CLI command)
+needs none.
+"""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Flask, jsonify
+from flask import Flask, current_app, jsonify
 from flask_jwt_extended import JWTManager
 
+from webapp.config import signing_secret
 from webapp.errors import error_body
 from webapp.stores import chat_db
 
@@ -28,6 +34,14 @@ def init_app(app: Flask) -> None:
         JWT_ERROR_MESSAGE_KEY="message",
     )
     manager = JWTManager(app)
+
+    @manager.encode_key_loader
+    def encode_key(_identity: object) -> str:
+        return signing_secret(current_app.config)
+
+    @manager.decode_key_loader
+    def decode_key(_header: dict, _payload: dict) -> str:
+        return signing_secret(current_app.config)
 
     @manager.token_in_blocklist_loader
     def revoked(_header: dict, payload: dict) -> bool:

@@ -43,11 +43,13 @@ _QUALIFIER_RE = re.compile(r"^(этаж|лист|секция|корпус|по�
 def block_fields(block: Block) -> dict[str, str]:
     """Text of each indexed field: id, sheet title (with sheet and page), heading, body."""
     title = " ".join(
-        part for part in (
+        part
+        for part in (
             block.sheet_name,
             f"лист {block.sheet}" if block.sheet else None,
             f"страница {block.page}" if block.page is not None else None,
-        ) if part
+        )
+        if part
     )
     extra = [value for value in block.fields.values() if value and value not in block.text]
     return {
@@ -90,11 +92,16 @@ def _analyze_field(text: str) -> tuple[FieldTerms, str]:
 
 
 class DocumentStats:
-    """Analyzed blocks of one document version, with document frequencies and field lengths."""
+    """Analyzed blocks of one document version, with document frequencies and field lengths.
+
+    Analyzing is the slow part (about 0.8 s for a 258-block set); `saved_form()` keeps its
+    result as plain lists and dicts so that another process can `restore` it in a few
+    milliseconds instead (the search index keeps it in `search.db`).
+    """
 
     def __init__(self, document: Document) -> None:
         self.blocks: dict[str, BlockTerms] = {}
-        self.rows: list[tuple] = []
+        self.rows: list[tuple] = []  # the FTS rows (only of a freshly analyzed document)
         for block in document.blocks:
             analyzed = {name: _analyze_field(text) for name, text in block_fields(block).items()}
             entry = BlockTerms(
@@ -102,12 +109,67 @@ class DocumentStats:
                 {name: terms for name, (terms, _) in analyzed.items()},
                 {name: flat for name, (_, flat) in analyzed.items()},
             )
+            self.rows.append((block.id, block.kind, block.page, *(entry.flat[f] for f in FIELDS)))
+            self.blocks.setdefault(block.id, entry)
+        self._summarize(document)
+
+    @classmethod
+    def restore(cls, document: Document, saved: list) -> DocumentStats:
+        """Statistics of `document` from its `saved_form()` (made for the same version)."""
+        stats = cls.__new__(cls)
+        stats.blocks, stats.rows = {}, []
+        for block_id, fields in saved:
+            block = document.get(block_id)
+            if block is None:
+                raise ValueError(f"saved statistics name block {block_id} the document lacks")
+            stats.blocks[block_id] = BlockTerms(
+                block,
+                {
+                    name: FieldTerms(positions, length)
+                    for name, (positions, length) in zip(FIELDS, fields)
+                },
+                {},
+            )
+        if len(stats.blocks) != len({block.id for block in document.blocks}):
+            raise ValueError("saved statistics do not cover the document's blocks")
+        stats._summarize(document)
+        return stats
+
+    def saved_form(self) -> list:
+        """The analyzed fields as plain data: `[[block id, [[positions, length], …]], …]`."""
+        return [
+            [
+                block_id,
+                [[entry.fields[name].positions, entry.fields[name].length] for name in FIELDS],
+            ]
+            for block_id, entry in self.blocks.items()
+        ]
+
+    def fts_rows(self) -> list[tuple]:
+        """Rows for the FTS table: the analyzed ones, or rebuilt from the kept term positions
+        (the same terms per field, each once per item) when the statistics were restored."""
+        if self.rows or not self.blocks:
+            return self.rows
+        rows = []
+        for block_id, entry in self.blocks.items():
+            flat = []
+            for name in FIELDS:
+                items = sorted(
+                    (position, order, term)
+                    for order, (term, positions) in enumerate(entry.fields[name].positions.items())
+                    for position in positions
+                )
+                flat.append(" ".join(term for _, _, term in items))
+            rows.append((block_id, entry.block.kind, entry.block.page, *flat))
+        return rows
+
+    def _summarize(self, document: Document) -> None:
+        """Everything derived from the analyzed fields (cheap next to analyzing them)."""
+        for entry in self.blocks.values():
             for name in ("title", "heading"):
                 entry.headline_qualified.update(
                     term for term in entry.fields[name].positions if is_qualified_term(term)
                 )
-            self.rows.append((block.id, block.kind, block.page, *(entry.flat[f] for f in FIELDS)))
-            self.blocks.setdefault(block.id, entry)
         self.count = len(self.blocks)
         self.document_frequency: dict[str, int] = {}
         totals = dict.fromkeys(FIELDS, 0)
@@ -118,15 +180,14 @@ class DocumentStats:
                 totals[name] += entry.fields[name].length
             for term in terms:
                 self.document_frequency[term] = self.document_frequency.get(term, 0) + 1
-        self.average_length = {
-            name: max(1.0, totals[name] / max(1, self.count)) for name in FIELDS
-        }
+        self.average_length = {name: max(1.0, totals[name] / max(1, self.count)) for name in FIELDS}
         for entry in self.blocks.values():
             for name in FIELDS:
                 terms = entry.fields[name]
                 if terms.length:
-                    norm = 1 - FIELD_B[name] + FIELD_B[name] * terms.length / self.average_length[
-                        name]
+                    norm = (
+                        1 - FIELD_B[name] + FIELD_B[name] * terms.length / self.average_length[name]
+                    )
                     entry.weighted.append((name, terms.positions, FIELD_WEIGHTS[name] / norm))
         self._idf: dict[str, float] = {}
         self.title_ids = [block.id for block in title_blocks(document)]
@@ -143,10 +204,13 @@ class DocumentStats:
         """
         if len(term) < MIN_STEM or not term.isalpha():
             return []
-        related = [term[:length] for length in range(len(term) - 1, max(MIN_STEM, len(term)
-                   - STEM_SLACK) - 1, -1) if term[:length] in self.document_frequency]
+        related = [
+            term[:length]
+            for length in range(len(term) - 1, max(MIN_STEM, len(term) - STEM_SLACK) - 1, -1)
+            if term[:length] in self.document_frequency
+        ]
         start = bisect_left(self.vocabulary, term)
-        for candidate in self.vocabulary[start:start + 50]:
+        for candidate in self.vocabulary[start : start + 50]:
             if not candidate.startswith(term):
                 break
             if candidate != term and len(candidate) - len(term) <= STEM_SLACK:
@@ -157,8 +221,9 @@ class DocumentStats:
         value = self._idf.get(term)
         if value is None:
             frequency = self.document_frequency.get(term, 0)
-            value = self._idf[term] = math.log(1 + (self.count - frequency + 0.5)
-                                               / (frequency + 0.5))
+            value = self._idf[term] = math.log(
+                1 + (self.count - frequency + 0.5) / (frequency + 0.5)
+            )
         return value
 
 
@@ -265,15 +330,19 @@ def _qualifier(concept: Concept) -> str | None:
     return None
 
 
-def score_block(stats: DocumentStats, entry: BlockTerms, query: Query,
-                importance: list[float]) -> Ranked:
+def score_block(
+    stats: DocumentStats, entry: BlockTerms, query: Query, importance: list[float]
+) -> Ranked:
     """Score of one block for a parsed question."""
     total_importance = sum(importance) or 1.0
     matches = [_concept_match(stats, entry, concept) for concept in query.concepts]
     base = sum(concept.weight * match.score for concept, match in zip(query.concepts, matches))
     covered = sum(weight * match.completeness for weight, match in zip(importance, matches))
-    headline = sum(weight * match.completeness for weight, match in zip(importance, matches)
-                   if match.fields & {"heading", "title"})
+    headline = sum(
+        weight * match.completeness
+        for weight, match in zip(importance, matches)
+        if match.fields & {"heading", "title"}
+    )
     why: dict[str, None] = {}
     for concept, match in zip(query.concepts, matches):
         if not match.score:
@@ -293,7 +362,7 @@ def score_block(stats: DocumentStats, entry: BlockTerms, query: Query,
             bonus += PROXIMITY_BONUS * min(first.score, second.score)
             why["phrase"] = None
     coverage = covered / total_importance
-    score = (base + bonus) * (COVERAGE_FLOOR + (1 - COVERAGE_FLOOR) * coverage ** 2)
+    score = (base + bonus) * (COVERAGE_FLOOR + (1 - COVERAGE_FLOOR) * coverage**2)
     score *= 1 + HEADLINE_BONUS * headline / total_importance
     for concept, match in zip(query.concepts, matches):
         if concept.kind != "qualified" or match.score:
@@ -334,8 +403,11 @@ def rank(stats: DocumentStats, query: Query, candidates: list[str]) -> list[Rank
     ids = list(dict.fromkeys(candidates))
     if query.whole_document:
         ids += [block_id for block_id in stats.title_ids if block_id not in ids]
-    ranked = [score_block(stats, stats.blocks[block_id], query, importance)
-              for block_id in ids if block_id in stats.blocks]
+    ranked = [
+        score_block(stats, stats.blocks[block_id], query, importance)
+        for block_id in ids
+        if block_id in stats.blocks
+    ]
     if query.whole_document and stats.title_ids:
         top = max((item.score for item in ranked), default=0.0) or 1.0
         titles = {block_id: position for position, block_id in enumerate(stats.title_ids)}

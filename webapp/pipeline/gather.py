@@ -2,26 +2,23 @@
 
 Named documents (and tree files) are loaded, with a warning for each that cannot be; if a question
 names documents and none loads, the run fails rather than letting the model guess. A question
-with none is matched against the projects' documents with the search index.
+with none is matched against the caller's documents in the cross-document index
+(`documents.catalog`), and only the AUTO_DOCUMENTS it picks are loaded.
 """
 
 from __future__ import annotations
 
 from flask import current_app
 
+from webapp.documents.catalog_sync import document_catalog
 from webapp.documents.search import search_index
-from webapp.documents.sources import (
-    LoadedDocument,
-    SourceError,
-    all_document_ids,
-    load_node,
-    load_tree_files,
-)
+from webapp.documents.sources import LoadedDocument, SourceError, load_node, load_tree_files
+from webapp.offhub import run_blocking
 from webapp.pipeline.run import Progress
 from webapp.runs.errors import UserFacingError
 from webapp.runs.request import RunRequest
 
-AUTO_SCAN_LIMIT = 200
+SPARE_CANDIDATES = 3  # picked beyond AUTO_DOCUMENTS, in case one cannot be loaded
 
 
 def _load_all(progress: Progress, ids: list[str], label: str | None) -> list[LoadedDocument]:
@@ -38,19 +35,28 @@ def _load_all(progress: Progress, ids: list[str], label: str | None) -> list[Loa
 
 
 def _auto_documents(request: RunRequest, progress: Progress) -> list[LoadedDocument]:
-    question = request.message["content"]
-    scored = []
-    for document_id in all_document_ids(request.attachments.client_id)[:AUTO_SCAN_LIMIT]:
+    config = current_app.config
+    wanted = config["AUTO_DOCUMENTS"]
+    catalog = document_catalog()
+    pick = run_blocking(
+        catalog.pick,
+        request.message["content"],
+        request.attachments.client_id,
+        wanted + SPARE_CANDIDATES,
+        config["AUTO_INDEX_PER_QUESTION"],
+    )
+    chosen: list[LoadedDocument] = []
+    for node, _score in pick.candidates:
+        if len(chosen) >= wanted:
+            break
         try:
-            document = load_node(document_id)
-        except SourceError:
-            continue
-        hits = search_index().search(document.document, question, limit=5)
-        score = sum(hit.score for hit in hits)
-        if score > 0:
-            scored.append((score, document))
-    scored.sort(key=lambda pair: -pair[0])
-    chosen = [document for _, document in scored[: current_app.config["AUTO_DOCUMENTS"]]]
+            chosen.append(load_node(node["id"], node))
+        except SourceError as exc:
+            progress.progress("search", 0.0, f"Документ не загружен: {exc}")
+    if pick.pending:
+        progress.progress(
+            "search", 0.5, f"Индекс документов пополняется: ещё {pick.pending} в очереди"
+        )
     if chosen:
         names = ", ".join(f"«{d.name}»" for d in chosen)
         progress.progress("search", 1.0, f"Документы не прикреплены; выбраны по поиску: {names}")
@@ -85,6 +91,8 @@ def gather_documents(request: RunRequest, progress: Progress) -> list[LoadedDocu
         )
     if not named:
         documents = _auto_documents(request, progress)
+    catalog = document_catalog()
     for document in documents:
+        run_blocking(catalog.note_loaded, document)
         search_index().ensure(document.document)
     return documents

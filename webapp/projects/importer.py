@@ -2,7 +2,8 @@
 
 A set is a folder with `document.md`, `blocks.json`, `ocr.html` (any of them) and `crops/`.
 It lands where the production pipeline puts documents: a document node under a client and a
-project, its files under `tree_docs/<document id>/`, one `crop` file row per crop.
+project, its files under `tree_docs/<document id>/`, one `crop` file row per crop. It is then
+added to the cross-document index, so questions without documents find it at once.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from webapp.documents.catalog_sync import document_catalog
 from webapp.documents.loader import load_document
 from webapp.drawings.synthetic_crops import synthesize_crop
 from webapp.stores import objects, projects_db
@@ -136,6 +138,7 @@ def import_set(
                 stored += 1
             if progress:
                 progress(index, len(images))
+    document_catalog().add(doc_id)
     return ImportResult(doc_id, title, len(document.blocks), len(images), stored, synthesized)
 
 

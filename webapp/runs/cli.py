@@ -13,6 +13,7 @@ from flask.cli import with_appcontext
 from webapp.accounts import settings as user_settings
 from webapp.auth.tokens import generate_static_token, hash_token
 from webapp.chats.attachments import Attachments
+from webapp.config import ConfigError
 from webapp.links import unsign_key
 from webapp.runs import events as ev
 from webapp.runs.manager import runs
@@ -101,7 +102,10 @@ def ask(document_id: str, question: str, mode: str | None) -> None:
     if mode:
         settings["model_profile"] = mode
     manager = runs()
-    run, _ = manager.start(user, chat, message, settings, attachments)
+    try:
+        run, _ = manager.start(user, chat, message, settings, attachments)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
     state: dict = {}
     failed = False
     for event in manager.follow(run["id"], 0):

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 
 from flask import Flask, current_app
 
+from webapp.config import signing_secret
 from webapp.metrics import registry
 from webapp.runs import events as ev
 from webapp.runs.channel import ChannelRegistry, RunChannel
@@ -57,7 +58,9 @@ class RunManager:
         base_url: str = "",
     ) -> tuple[Row, bool]:
         """A new run answering `message` (started now), or the chat's active run;
-        returns (run, started)."""
+        returns (run, started). A run signs its images' links and may decrypt the user's key:
+        without a usable secret it does not start (ConfigError)."""
+        signing_secret(self.app.config)
         mode = "compare" if attachments.compare else settings.get("model_profile")
         try:
             run = self.store.create_run(chat["id"], message["id"], user["username"], mode)
