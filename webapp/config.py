@@ -237,6 +237,13 @@ SECTIONS: list[tuple[str, list[Setting]]] = [
             "Bearer token for /metrics; without it only loopback.",
             secret=True,
         ),
+        _s(
+            "HUB_MONITOR_SECONDS",
+            float,
+            0.0,
+            "Watch each gevent worker's hub: count (in /metrics) and log every block longer than "
+            "this (0: off).",
+        ),
     ),
 ]
 

@@ -12,6 +12,9 @@ import time
 
 from flask import Flask
 
+from webapp.metrics import registry
+from webapp.offhub import HubWatch, gevent_threading_patched
+
 log = logging.getLogger("webapp.warmup")
 
 
@@ -26,3 +29,27 @@ def warm_up(app: Flask) -> None:
         renderer(app).warm_up()
         search_index(app)
     log.info("worker warmed up in %.2f s", time.perf_counter() - started)
+
+
+def watch_hub(app: Flask) -> HubWatch | None:
+    """With HUB_MONITOR_SECONDS under a gevent worker: count the hub's blocks from now on (after
+    the warm-up, which blocks by design before the worker accepts connections) and show them in
+    /metrics as `aizoomdoc_hub_blocks` and `aizoomdoc_hub_longest_block_seconds`."""
+    threshold = float(app.config["HUB_MONITOR_SECONDS"])
+    if threshold <= 0 or not gevent_threading_patched():
+        return None
+    watch = HubWatch(threshold)
+    watch.start()
+    metrics = registry(app)
+    metrics.gauge(
+        "aizoomdoc_hub_blocks",
+        "Blocks of this worker's gevent hub longer than HUB_MONITOR_SECONDS.",
+        lambda: watch.snapshot().count,
+    )
+    metrics.gauge(
+        "aizoomdoc_hub_longest_block_seconds",
+        "The longest of them (a lower bound, in steps of HUB_MONITOR_SECONDS).",
+        lambda: watch.snapshot().longest_seconds,
+    )
+    log.info("hub monitor on: blocks over %.3f s are counted", threshold)
+    return watch
