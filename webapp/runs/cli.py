@@ -101,10 +101,10 @@ def ask(document_id: str, question: str, mode: str | None) -> None:
     if mode:
         settings["model_profile"] = mode
     manager = runs()
-    run, _ = manager.start(user, chat, message, settings, attachments)
+    run, attachment = manager.start(user, chat, message, settings, attachments)
     state: dict = {}
     failed = False
-    for event in manager.follow(run["id"], 0):
+    for event in manager.follow(run["id"], 0, attachment, [] if attachment else None):
         if event is None:  # a heartbeat: nothing to show
             continue
         _show(event.name, event.data, state)
