@@ -22,7 +22,10 @@ def warm_up(app: Flask) -> None:
     started = time.perf_counter()
     with app.app_context():
         if app.config["LLM_PROVIDER"] == "gemini" or app.config["DEFAULT_GEMINI_API_KEY"]:
-            import webapp.llm.gemini  # noqa: F401  (the SDK import is the slow part)
+            from webapp.llm.gemini import GeminiEngine  # the SDK import is the slow part
+
+            if app.config["DEFAULT_GEMINI_API_KEY"]:  # its client: SSL contexts, httpx, h11
+                GeminiEngine.from_config(app.config, app.config["DEFAULT_GEMINI_API_KEY"])
         from webapp.documents.search import search_index
         from webapp.evidence.service import renderer
 

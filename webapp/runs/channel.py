@@ -31,45 +31,49 @@ class Dropped(Exception):
 
 
 class Subscriber:
-    """One stream's live events: at most `limit` waiting; one more drops the stream."""
+    """One stream's live events: at most `limit` waiting; one more drops the stream.
+
+    One run fans each event out to every stream attached to it, so offering is kept cheap: an
+    append to a deque (atomic) and the setting of an event the stream's reader may wait on."""
 
     def __init__(self, limit: int) -> None:
         self.limit = max(1, int(limit))
         self._events: deque[Event] = deque()
-        self._ready = threading.Condition(threading.Lock())
+        self._arrived = threading.Event()
         self.dropped = False
         self.most_waiting = 0  # the longest its buffer was (what it cost, for tests and logs)
 
     def offer(self, event: Event) -> bool:
-        """Add an event; False (and the buffer freed) when the stream is too far behind."""
-        with self._ready:
-            if self.dropped:
-                return False
-            if len(self._events) >= self.limit:
-                self.dropped = True
-                self._events.clear()
-                self._ready.notify_all()
-                return False
-            self._events.append(event)
-            self.most_waiting = max(self.most_waiting, len(self._events))
-            self._ready.notify()
-            return True
+        """Add an event; False (and the buffer freed) when the stream is too far behind.
+        Called with the channel's lock held: one offerer at a time."""
+        if self.dropped:
+            return False
+        if len(self._events) >= self.limit:
+            self.dropped = True
+            self._events.clear()
+            self._arrived.set()
+            return False
+        self._events.append(event)
+        self.most_waiting = max(self.most_waiting, len(self._events))
+        self._arrived.set()
+        return True
 
     def get(self, timeout: float | None = None) -> Event:
         """The next event; Empty after `timeout` seconds of nothing (0: do not wait), Dropped
-        once the stream was detached."""
-        with self._ready:
-            if not self._events and not self.dropped and timeout != 0:
-                self._ready.wait(timeout)
-            if self.dropped:
-                raise Dropped()
-            if not self._events:
-                raise Empty()
+        once the stream was detached. One reader (its stream)."""
+        if not self._events and not self.dropped and timeout != 0:
+            self._arrived.clear()
+            if not self._events and not self.dropped:  # nothing arrived since we looked
+                self._arrived.wait(timeout)
+        if self.dropped:
+            raise Dropped()
+        try:
             return self._events.popleft()
+        except IndexError:
+            raise Empty() from None
 
     def waiting(self) -> int:
-        with self._ready:
-            return len(self._events)
+        return len(self._events)
 
 
 class RunChannel:
