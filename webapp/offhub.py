@@ -3,11 +3,11 @@
 Under gunicorn's gevent worker every request and stream of a process shares one OS thread (the
 hub); a call that blocks it — a SQLite query, a busy wait on another process's write lock,
 parsing a document, encoding a large body — holds up every other stream until it returns.
-`run_blocking` runs such a call on gevent's thread pool and waits for it cooperatively; without
-gevent (tests, the CLI, a threaded worker), or when already off the hub (inside a pool thread),
-it simply calls it. `off_hub` (a function) and `off_hub_methods` (every public method of a class)
-are the same idiom as decorators: one hop per outer call, nested calls run in place, so a unit of
-work that makes several queries pays for one hop.
+`run_blocking` runs such a call on one of the process's OS threads and waits for it
+cooperatively; without gevent (tests, the CLI, a threaded worker), or when already off the hub
+(inside one of those threads), it simply calls it. `off_hub` (a function) and `off_hub_methods`
+(every public method of a class) are the same idiom as decorators: one hop per outer call, nested
+calls run in place, so a unit of work that makes several queries pays for one hop.
 
 `HubWatch` turns on gevent's monitor thread and counts the blocks it reports (`EventLoopBlocked`:
 no greenlet switch for `max_blocking_time`), so a test or a benchmark can assert there are none.
@@ -301,10 +301,12 @@ class HubWatch:
             self.blocks.longest_seconds = max(self.blocks.longest_seconds, lasted)
             where = _hub_stack(event)
             self.blocks.last_where = where
-        log.warning(
+        # logged by the hub once it runs again: the log's locks are gevent's, not this thread's
+        self._hub.loop.run_callback_threadsafe(
+            log.warning,
             "hub blocked for at least %.1f s by %s at:\n%s",
             lasted,
-            event.greenlet,
+            str(event.greenlet),
             where,
         )
 
