@@ -71,9 +71,10 @@ async def _follow(port: int, auth: str, chat_id: str, last_id: int | None) -> st
             if not data:
                 return "closed"
             tail = (tail + data)[-4096:]
-            for ending in (b"event: completed", b"event: error"):
-                if ending in tail:
-                    return ending.decode().split()[-1]
+            if b"event: completed" in tail:
+                return "completed"
+            if b"event: error" in tail and tail.endswith(b"\n\n\r\n"):
+                return "error: " + tail.rsplit(b"event: error", 1)[1].decode(errors="replace")
     finally:
         writer.close()
 

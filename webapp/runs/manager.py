@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 
 from flask import Flask, current_app
 
@@ -35,6 +36,9 @@ from webapp.stores.sqlite import utcnow
 log = logging.getLogger("webapp.runs")
 EXTENSION = "aizoomdoc.runs"
 POLL_EVERY = 0.5
+# A run's end is two writes: its status (so a client that hears the end and asks again finds the
+# chat free), then its closing event. A run ended longer ago without one crashed in between.
+CLOSING_GRACE = 10.0
 
 Answerer = Callable[[RunRequest, ev.Emit], None]
 
@@ -340,6 +344,9 @@ class RunManager:
             if run["status"] not in ("queued", "running"):
                 if events:
                     continue  # more may have landed while we sent these
+                if unclosed and _ended_within(run, CLOSING_GRACE):
+                    time.sleep(POLL_EVERY)  # its status is written first, its closing event next
+                    continue
                 if unclosed:
                     yield ev.Event(
                         last + 1,
@@ -355,6 +362,17 @@ class RunManager:
                 quiet_since = time.monotonic()
                 yield None
             time.sleep(POLL_EVERY)
+
+
+def _ended_within(run: Row, seconds: float) -> bool:
+    """The run's `finished_at` is less than `seconds` ago."""
+    try:
+        ended = datetime.fromisoformat(str(run.get("finished_at")).replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    if ended.tzinfo is None:
+        ended = ended.replace(tzinfo=timezone.utc)
+    return datetime.now(timezone.utc) - ended < timedelta(seconds=seconds)
 
 
 def init_app(app: Flask, answerer: Answerer) -> None:
