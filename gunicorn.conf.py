@@ -24,7 +24,9 @@ control_socket_disable = True
 
 
 def post_worker_init(worker):
-    """Load the slow parts (Gemini SDK, ImageMagick, caches) before serving any request."""
-    from webapp.warmup import warm_up
+    """Load the slow parts (Gemini SDK, ImageMagick, caches) before serving any request, then
+    (with HUB_MONITOR_SECONDS) start counting the hub's blocks."""
+    from webapp.warmup import warm_up, watch_hub
 
     warm_up(worker.wsgi)
+    watch_hub(worker.wsgi)

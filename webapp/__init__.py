@@ -32,6 +32,7 @@ def create_app(overrides: Mapping[str, Any] | None = None):
     from webapp.drawings import cli as drawings_cli
     from webapp.evidence import cli as evidence_cli
     from webapp.evidence import service as evidence
+    from webapp.offhub import OffHubJSONProvider
     from webapp.pipeline import cli as pipeline_cli
     from webapp.pipeline.loop import answer_question
     from webapp.projects import cli as projects_cli
@@ -63,6 +64,7 @@ def create_app(overrides: Mapping[str, Any] | None = None):
     )
     # apispec warns when one schema class is both nested and a response; the spec is still right.
     warnings.filterwarnings("ignore", "has already been added to the spec", UserWarning)
+    app.json = OffHubJSONProvider(app)  # large bodies are encoded off the gevent hub
     app.json.ensure_ascii = False
     app.json.sort_keys = False
 

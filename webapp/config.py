@@ -209,6 +209,13 @@ SECTIONS: list[tuple[str, list[Setting]]] = [
             "A run whose process stopped beating this long is marked failed.",
         ),
         _s("SSE_HEARTBEAT_SECONDS", int, 15, "A ': ping' comment is sent after this much silence."),
+        _s(
+            "SSE_CLIENT_BUFFER_EVENTS",
+            int,
+            1000,
+            "Live events a stream may fall behind before it is dropped (its client re-attaches "
+            "with Last-Event-ID).",
+        ),
         _s("MAX_IMAGES_PER_CALL", int, 12, "Images sent to the model per call."),
         _s("MAX_ROIS_PER_ITERATION", int, 6, "Zoomed regions rendered per round."),
         _s("MAX_BLOCKS_IN_MATERIALS", int, 80, "Blocks in the materials of one call."),
@@ -251,6 +258,13 @@ SECTIONS: list[tuple[str, list[Setting]]] = [
             "",
             "Bearer token for /metrics; without it only loopback.",
             secret=True,
+        ),
+        _s(
+            "HUB_MONITOR_SECONDS",
+            float,
+            0.0,
+            "Watch each gevent worker's hub: count (in /metrics) and log every block longer than "
+            "this (0: off).",
         ),
     ),
 ]

@@ -17,6 +17,8 @@ import time
 from flask import Flask
 
 from webapp.config import signing_secret
+from webapp.metrics import registry
+from webapp.offhub import HubWatch, gevent_threading_patched
 
 log = logging.getLogger("webapp.warmup")
 
@@ -26,7 +28,10 @@ def warm_up(app: Flask) -> None:
     started = time.perf_counter()
     with app.app_context():
         if app.config["LLM_PROVIDER"] == "gemini" or app.config["DEFAULT_GEMINI_API_KEY"]:
-            import webapp.llm.gemini  # noqa: F401  (the SDK import is the slow part)
+            from webapp.llm.gemini import GeminiEngine  # the SDK import is the slow part
+
+            if app.config["DEFAULT_GEMINI_API_KEY"]:  # its client: SSL contexts, httpx, h11
+                GeminiEngine.from_config(app.config, app.config["DEFAULT_GEMINI_API_KEY"])
         from webapp.documents.catalog_sync import document_catalog
         from webapp.documents.search import search_index
         from webapp.evidence.service import renderer
@@ -35,3 +40,27 @@ def warm_up(app: Flask) -> None:
         search_index(app)
         document_catalog(app).start_background()
     log.info("worker warmed up in %.2f s", time.perf_counter() - started)
+
+
+def watch_hub(app: Flask) -> HubWatch | None:
+    """With HUB_MONITOR_SECONDS under a gevent worker: count the hub's blocks from now on (after
+    the warm-up, which blocks by design before the worker accepts connections) and show them in
+    /metrics as `aizoomdoc_hub_blocks` and `aizoomdoc_hub_longest_block_seconds`."""
+    threshold = float(app.config["HUB_MONITOR_SECONDS"])
+    if threshold <= 0 or not gevent_threading_patched():
+        return None
+    watch = HubWatch(threshold)
+    watch.start()
+    metrics = registry(app)
+    metrics.gauge(
+        "aizoomdoc_hub_blocks",
+        "Blocks of this worker's gevent hub longer than HUB_MONITOR_SECONDS.",
+        lambda: watch.snapshot().count,
+    )
+    metrics.gauge(
+        "aizoomdoc_hub_longest_block_seconds",
+        "The longest of them (a lower bound, in steps of HUB_MONITOR_SECONDS).",
+        lambda: watch.snapshot().longest_seconds,
+    )
+    log.info("hub monitor on: blocks over %.3f s are counted", threshold)
+    return watch

@@ -3,6 +3,7 @@ playing a slow model: live delivery, heartbeats, re-attaching, crashes and the q
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
@@ -349,3 +350,80 @@ def test_a_stream_served_by_the_worker_not_running_the_answer(setup, servers):
     assert "llm_final" in names and "llm_token" not in names  # from the database: no tokens
     saved = history(server, headers, chat_id)
     assert saved[-1]["content"] == ANSWER["answer_markdown"]
+
+
+def _raw_stream(server: LiveServer, headers: dict, chat_id: str, receive_buffer: int):
+    """A stream on a socket with a small receive buffer, as a slow mobile client has."""
+    import socket
+
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+    sock.connect(("127.0.0.1", int(server.env["PORT"])))
+    sock.sendall(
+        (
+            f"GET /chats/{chat_id}/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Authorization: {headers['Authorization']}\r\nAccept: text/event-stream\r\n\r\n"
+        ).encode()
+    )
+    return sock
+
+
+def _events_in(raw: bytes) -> list[tuple[int, str, dict]]:
+    """The complete SSE events in a chunked HTTP response read so far."""
+    body = raw.split(b"\r\n\r\n", 1)[1]
+    text, rest = b"", body
+    while rest:
+        size_line, _, rest = rest.partition(b"\r\n")
+        if not size_line or int(size_line, 16) == 0 or len(rest) < int(size_line, 16):
+            break
+        size = int(size_line, 16)
+        text, rest = text + rest[:size], rest[size + 2 :]
+    events = []
+    for block in text.decode("utf-8").split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.split("\n") if ": " in line)
+        if "event" in fields and "id" in fields:
+            events.append((int(fields["id"]), fields["event"], json.loads(fields["data"])))
+    return events
+
+
+@pytest.mark.slow
+@pytest.mark.single_worker("the client must be attached live to the worker running the answer")
+def test_a_client_that_stops_reading_is_dropped_and_resumes(setup, servers):
+    """A client that stops reading while a long answer streams: its stream is dropped once it
+    is SSE_CLIENT_BUFFER_EVENTS behind (the worker keeps no more of it), the answer and another
+    client go on to the end, and the client, reading again and re-attaching with the last id it
+    got, ends up with every event once and the whole answer."""
+    long_answer = {**ANSWER, "answer_markdown": "Стена С-1 из газобетона толщиной 400 мм. " * 200}
+    server = setup.server(servers, SSE_CLIENT_BUFFER_EVENTS=20, METRICS_ENABLED="true")
+    setup.fake.add(Reply(json=long_answer, delay=0.002, chunk=8))
+    headers = login(server, setup.token)
+    chat_id = question(server, headers, setup.document_id)
+    reader = open_stream(server, headers, chat_id)  # starts the run and reads it all
+    reader.until("llm_token")
+    stalled = _raw_stream(server, headers, chat_id, receive_buffer=4096)
+    received = b""
+    while b"event: llm_token" not in received:
+        received += stalled.recv(4096)
+    rest = list(reader)  # meanwhile the stalled client reads nothing
+    assert rest[-1][1] == "completed"
+    stalled.settimeout(30)
+    while not received.endswith(b"\r\n0\r\n\r\n"):  # reading again: what was sent, then
+        data = stalled.recv(65536)  # the end of the dropped stream
+        if not data:
+            break
+        received += data
+    stalled.close()
+    before = _events_in(received)
+    assert before and before[-1][1] not in ("completed", "error")  # it was dropped mid-answer
+    metrics = requests.get(f"{server.url}/metrics", timeout=10).text
+    assert re.search(r"^aizoomdoc_sse_dropped_total\{worker=\"\d+\"\} 1$", metrics, re.M), metrics
+    assert "fell 20 events behind" in server.log.read_text()
+    # the answer has ended: re-attaching replays the stored events after the last one it got
+    after = list(open_stream(server, headers, chat_id, last_id=before[-1][0]))
+    seqs = [seq for seq, _, _ in before] + [seq for seq, _, _ in after]
+    assert seqs == sorted(set(seqs))  # nothing twice, in order
+    assert [event for _, event, _ in after][-2:] == ["llm_final", "completed"]
+    final = after[-2][2]["content"]
+    shown = "".join(data["token"] for _, event, data in before if event == "llm_token")
+    assert shown and final.startswith(shown) and len(shown) < len(final)
+    assert final == history(server, headers, chat_id)[-1]["content"]

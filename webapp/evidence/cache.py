@@ -5,6 +5,9 @@ place, eviction, invalidation, reconciliation) happens inside one SQLite write t
 (`BEGIN IMMEDIATE`), so the index and the files agree and the total size is exact under concurrent
 writers. Reads take no write lock until they touch the entry's last-access time.
 
+Under gevent every public method runs off the hub (`offhub.off_hub`): its SQLite transaction may
+wait on another process's write lock, and the files are read and written in the same unit.
+
 Layout: `<dir>/index.sqlite3` and `<dir>/ab/abcdef….png` (fanned out by the key's first
 2 hex chars).
 """
@@ -22,6 +25,8 @@ import uuid
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
+
+from webapp.offhub import off_hub
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +107,7 @@ class RenderCache:
 
     # -- public API -------------------------------------------------------------------------------
 
+    @off_hub
     def get(self, key: str) -> bytes | None:
         """The cached PNG, or None; a hit moves the entry to the young end of the LRU."""
         path = self.path_for(key)
@@ -132,6 +138,7 @@ class RenderCache:
             self._bump_in(conn, "hits")
         return data
 
+    @off_hub
     def put(self, key: str, data: bytes, source_id: str) -> None:
         """Store `data` under `key` atomically, then evict LRU entries until the total fits."""
         final = self.path_for(key)
@@ -162,6 +169,7 @@ class RenderCache:
             if temp.exists():
                 temp.unlink()
 
+    @off_hub
     def prune(self) -> dict[str, int]:
         """Remove entries not accessed within the TTL, then enforce the size cap."""
         cutoff = self.clock() - self.ttl_seconds
@@ -177,6 +185,7 @@ class RenderCache:
             "freed_bytes": sum(size for _, size in expired) + sum(size for _, size in evicted),
         }
 
+    @off_hub
     def clear(self) -> int:
         """Remove every entry and file; returns the number of entries removed."""
         with self._write() as conn:
@@ -186,6 +195,7 @@ class RenderCache:
                 _unlink(path)
         return len(rows)
 
+    @off_hub
     def invalidate(self, source_id: str) -> int:
         """Remove every render of exactly `source_id` (no pattern matching); returns the count."""
         with self._write() as conn:
@@ -195,6 +205,7 @@ class RenderCache:
             self._delete(conn, rows)
         return len(rows)
 
+    @off_hub
     def stats(self) -> dict[str, Any]:
         with self._connection() as conn:
             entries, total, oldest, newest = conn.execute(
@@ -215,6 +226,7 @@ class RenderCache:
             "newest_access": newest,
         }
 
+    @off_hub
     def reconcile(self, temp_grace_seconds: float = 300.0) -> dict[str, int]:
         """Make index and files agree (run at start-up).
 

@@ -60,6 +60,7 @@ from webapp.llm.base import (
     prompt_chars,
 )
 from webapp.llm.jsonstream import WANTS_MORE, FieldStream
+from webapp.offhub import run_blocking
 
 log = logging.getLogger("webapp.llm.gemini")
 MEDIA = {
@@ -164,7 +165,9 @@ def _client(api_key: str, base_url: str | None, timeout_s: float) -> genai.Clien
                 timeout=int(timeout_s * 1000),
                 retry_options=types.HttpRetryOptions(attempts=1),  # the pipeline retries
             )
-            client = _clients[key] = genai.Client(api_key=api_key, http_options=options)
+            # off the hub: the SDK builds two SSL contexts (loading the CA bundle, ~50 ms each)
+            client = run_blocking(genai.Client, api_key=api_key, http_options=options)
+            _clients[key] = client
         return client
 
 

@@ -24,6 +24,7 @@ from webapp.documents.docmap import build_map
 from webapp.documents.model import Block
 from webapp.documents.search import SearchHit, search_index
 from webapp.documents.sources import LoadedDocument
+from webapp.offhub import run_blocking
 
 BLOCK_TEXT_CHARS = 6000
 EXCERPT_CHARS = 320
@@ -159,7 +160,9 @@ def _legend() -> str:
 
 # --- choosing ------------------------------------------------------------------------------------
 def ranked_hits(document: LoadedDocument, query: str, limit: int) -> list[SearchHit]:
-    return search_index().search(document.document, query, limit=limit)
+    """The search runs off the gevent hub: ranking is milliseconds of CPU, and the first search
+    of a version builds its index (hundreds of ms, or a wait for another process's build)."""
+    return run_blocking(search_index().search, document.document, query, limit=limit)
 
 
 def select_for_question(

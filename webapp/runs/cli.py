@@ -103,12 +103,12 @@ def ask(document_id: str, question: str, mode: str | None) -> None:
         settings["model_profile"] = mode
     manager = runs()
     try:
-        run, _ = manager.start(user, chat, message, settings, attachments)
+        run, attachment = manager.start(user, chat, message, settings, attachments)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     state: dict = {}
     failed = False
-    for event in manager.follow(run["id"], 0):
+    for event in manager.follow(run["id"], 0, attachment, [] if attachment else None):
         if event is None:  # a heartbeat: nothing to show
             continue
         _show(event.name, event.data, state)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -59,10 +61,29 @@ COMPLETED_MESSAGE = "Обработка завершена"
 
 
 def format_event(seq: int | None, event: str, data: dict[str, Any]) -> str:
-    """One SSE event: `id`, `event`, one-line JSON `data` (UTF-8, non-ASCII unescaped)."""
+    """One SSE event: `id`, `event`, one-line JSON `data` (UTF-8, non-ASCII unescaped).
+
+    A live event reaches every stream attached to its run as the same `data` object, so its
+    text is remembered for the next streams: a run followed by a thousand streams is encoded
+    once per event, not a thousand times (its tokens carry the whole answer so far)."""
+    key = (seq, event, id(data))
+    with _encoded_lock:
+        found = _encoded.get(key)
+    if found is not None and found[0] is data:
+        return found[1]
     payload = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
     head = f"id: {seq}\n" if seq is not None else ""
-    return f"{head}event: {event}\ndata: {payload}\n\n"
+    text = f"{head}event: {event}\ndata: {payload}\n\n"
+    with _encoded_lock:
+        _encoded[key] = (data, text)  # holding `data` keeps its id from being reused meanwhile
+        while len(_encoded) > ENCODED_KEPT:
+            _encoded.popitem(last=False)
+    return text
+
+
+ENCODED_KEPT = 512  # the newest events of all runs: enough for every stream to catch up
+_encoded: OrderedDict[tuple[int | None, str, int], tuple[dict[str, Any], str]] = OrderedDict()
+_encoded_lock = threading.Lock()
 
 
 PING = ": ping\n\n"

@@ -3,24 +3,30 @@
 A run executes once, in the process that started it, in its own thread (a greenlet under
 gevent), whether or not anyone is listening. Streams attach to it: in the same process they
 get every event live; in another process they follow the persisted events from the DB.
+
+Under gevent the store's work leaves the hub (`offhub`), a thread hop per unit: what one step
+needs from the DB is read in one unit (a run's creation with its stamp, a poll of a run's events
+and status), so a thread hop is paid once per step, not once per query.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import queue
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 
 from flask import Flask, current_app
 
 from webapp.config import signing_secret
 from webapp.metrics import registry
+from webapp.offhub import run_blocking
 from webapp.runs import events as ev
-from webapp.runs.channel import ChannelRegistry, RunChannel
+from webapp.runs.channel import ChannelRegistry, Dropped, Empty, RunChannel, Subscriber
 from webapp.runs.errors import UserFacingError
 from webapp.runs.request import Attachments, Deadline, RunRequest, RunTimeout
 from webapp.runs.slots import QueueFull, SlotPool, WaitTimeout, wait_for_slot
@@ -31,8 +37,20 @@ from webapp.stores.sqlite import utcnow
 log = logging.getLogger("webapp.runs")
 EXTENSION = "aizoomdoc.runs"
 POLL_EVERY = 0.5
+# A run's end is two writes: its status (so a client that hears the end and asks again finds the
+# chat free), then its closing event. A run ended longer ago without one crashed in between.
+CLOSING_GRACE = 10.0
 
 Answerer = Callable[[RunRequest, ev.Emit], None]
+
+
+@dataclass
+class Attachment:
+    """A stream subscribed to a run executing here: its buffer and the tokens sent before."""
+
+    channel: RunChannel
+    subscriber: Subscriber
+    tokens: list[tuple[int, str, dict]]
 
 
 class RunManager:
@@ -44,6 +62,7 @@ class RunManager:
         self.pool = SlotPool(config["MAX_CONCURRENT_REQUESTS"], config["MAX_QUEUE_SIZE"])
         self.channels = ChannelRegistry()
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
+        self.buffer = int(config["SSE_CLIENT_BUFFER_EVENTS"])
         self.stale_after = float(config["RUN_STALE_SECONDS"])
         self.heartbeat_every = max(0.2, min(10.0, self.stale_after / 4))
 
@@ -56,21 +75,20 @@ class RunManager:
         settings: dict,
         attachments: Attachments,
         base_url: str = "",
-    ) -> tuple[Row, bool]:
-        """A new run answering `message` (started now), or the chat's active run;
-        returns (run, started). A run signs its images' links and may decrypt the user's key:
-        without a usable secret it does not start (ConfigError)."""
+    ) -> tuple[Row, Attachment | None]:
+        """A new run answering `message` (started now), or the chat's active run; returns the
+        run and, when it was started here, the caller's subscription to it — made before the
+        run can emit anything, so the caller follows it with `follow(run_id, 0, attachment,
+        [])` and misses nothing, tokens included, however fast the run is. A run signs its
+        images' links and may decrypt the user's key: without a usable secret it does not start
+        (ConfigError)."""
         signing_secret(self.app.config)
         mode = "compare" if attachments.compare else settings.get("model_profile")
-        try:
-            run = self.store.create_run(chat["id"], message["id"], user["username"], mode)
-        except Conflict:
-            active = self.store.active_run(chat["id"])
-            if active is not None:
-                return active, False
-            run = self.store.create_run(chat["id"], message["id"], user["username"], mode)
-        self.store.update_run(run["id"], heartbeat_at=utcnow(), worker=self.worker_id)
-        channel = RunChannel(self.store, run["id"])
+        run, created = run_blocking(self._create, chat["id"], message["id"], user["username"], mode)
+        if not created:
+            return run, None
+        channel = RunChannel(self.store, run["id"], buffer=self.buffer, chat_id=chat["id"])
+        attachment = Attachment(channel, *channel.subscribe())
         self.channels.add(channel)
         request = RunRequest(
             run["id"],
@@ -86,6 +104,21 @@ class RunManager:
             target=self._execute, args=(channel, request), name=f"run-{run['id'][:8]}", daemon=True
         )
         thread.start()
+        return run, attachment
+
+    def _create(
+        self, chat_id: str, message_id: str, username: str, mode: str | None
+    ) -> tuple[Row, bool]:
+        """One unit of DB work: a new queued run stamped with this worker, or the chat's
+        active run; returns (run, created)."""
+        try:
+            run = self.store.create_run(chat_id, message_id, username, mode)
+        except Conflict:
+            active = self.store.active_run(chat_id)
+            if active is not None:
+                return active, False
+            run = self.store.create_run(chat_id, message_id, username, mode)
+        self.store.update_run(run["id"], heartbeat_at=utcnow(), worker=self.worker_id)
         return run, True
 
     # --- executing ----------------------------------------------------------------------------
@@ -202,45 +235,77 @@ class RunManager:
         events = self.store.list_events(run["id"])
         return events[-1]["seq"] if events else 0
 
-    def follow(self, run_id: str, after_seq: int) -> Iterator[ev.Event | None]:
+    def attach(self, chat_id: str) -> Attachment | None:
+        """Subscribe to the chat's run if it executes here, before the DB is read, so that no
+        event can fall between that read and the subscription."""
+        channel = self.channels.for_chat(chat_id)
+        if channel is None:
+            return None
+        subscriber, tokens = channel.subscribe()
+        return Attachment(channel, subscriber, tokens)
+
+    @staticmethod
+    def detach(attachment: Attachment) -> None:
+        attachment.channel.unsubscribe(attachment.subscriber)
+
+    def follow(
+        self,
+        run_id: str,
+        after_seq: int,
+        attachment: Attachment | None = None,
+        stored: list[Row] | None = None,
+    ) -> Iterator[ev.Event | None]:
         """The run's events after `after_seq`, live, to its end; `None` when nothing happened for
-        SSE_HEARTBEAT_SECONDS."""
+        SSE_HEARTBEAT_SECONDS. With `attachment` (from `attach`) and the `stored` events it
+        read after attaching, no DB read is needed before the first event."""
         heartbeat = self.app.config["SSE_HEARTBEAT_SECONDS"]
-        channel = self.channels.get(run_id)
-        if channel is not None:
-            yield from self._follow_live(channel, after_seq, heartbeat)
+        if attachment is None:
+            channel = self.channels.get(run_id)
+            if channel is not None:
+                attachment = Attachment(channel, *channel.subscribe())
+                stored = None
+        if attachment is not None:
+            yield from self._follow_live(attachment, after_seq, heartbeat, stored)
         else:
             yield from self._follow_stored(run_id, after_seq, heartbeat)
 
     def _follow_live(
-        self, channel: RunChannel, after_seq: int, heartbeat: float
+        self,
+        attachment: Attachment,
+        after_seq: int,
+        heartbeat: float,
+        stored: list[Row] | None,
     ) -> Iterator[ev.Event | None]:
         """Everything after `after_seq` in order — stored events, the tokens sent before this
-        stream attached, what arrived since — then the live events to the run's end."""
-        subscriber, tokens = channel.subscribe()
+        stream attached, what arrived since — then the live events to the run's end. A stream
+        that falls a whole buffer behind ends here; its client re-attaches with Last-Event-ID."""
+        channel, subscriber = attachment.channel, attachment.subscriber
+        last = after_seq
         try:
             history: dict[int, tuple[str, dict]] = {
-                seq: (event, data) for seq, event, data in tokens if seq > after_seq
+                seq: (event, data) for seq, event, data in attachment.tokens if seq > after_seq
             }
-            for stored in self.store.list_events(channel.run_id, after_seq):
-                history[stored["seq"]] = (stored["event"], stored["data"])
+            if stored is None:
+                stored = self.store.list_events(channel.run_id, after_seq)
+            for row in stored:
+                history[row["seq"]] = (row["event"], row["data"])
             while True:  # what was emitted while we read the stored events
                 try:
-                    seq, event, data = subscriber.get_nowait()
-                except queue.Empty:
+                    seq, event, data = subscriber.get(0)
+                except Empty:
                     break
                 if seq > after_seq:
                     history[seq] = (event, data)
             for seq in sorted(history):
                 event, data = history[seq]
+                last = seq
                 yield ev.Event(seq, event, data)
                 if event in ev.TERMINAL:
                     return
-            last = max(history, default=after_seq)
             while True:
                 try:
                     seq, event, data = subscriber.get(timeout=heartbeat)
-                except queue.Empty:  # nothing for a while
+                except Empty:  # nothing for a while
                     yield None
                     continue
                 if seq <= last:
@@ -249,28 +314,55 @@ class RunManager:
                 yield ev.Event(seq, event, data)
                 if event in ev.TERMINAL:
                     return
+        except Dropped:
+            log.info(
+                "stream of run %s dropped after event %d: its client fell %d events behind",
+                channel.run_id,
+                last,
+                subscriber.limit,
+            )
+            registry().inc(
+                "aizoomdoc_sse_dropped_total",
+                "Streams ended because their client stopped reading (it may re-attach).",
+            )
         finally:
             channel.unsubscribe(subscriber)
+
+    def _poll(self, run_id: str, last: int) -> tuple[list[Row], Row | None, bool]:
+        """One unit of DB work for a stream following from the DB: the events after `last`,
+        then the run; once the run has ended, the events that landed meanwhile and whether its
+        closing event is missing (a crash between two writes)."""
+        events = self.store.list_events(run_id, last)
+        run = self.store.get_run(run_id)
+        if events or run is None or run["status"] in ("queued", "running"):
+            return events, run, False
+        late = self.store.list_events(run_id, last)
+        if late:
+            return late, run, False
+        closed = any(e["event"] in ev.TERMINAL for e in self.store.list_events(run_id))
+        return [], run, not closed
 
     def _follow_stored(
         self, run_id: str, after_seq: int, heartbeat: float
     ) -> Iterator[ev.Event | None]:
         last, quiet_since = after_seq, time.monotonic()
         while True:
-            for stored in self.store.list_events(run_id, last):
+            events, run, unclosed = run_blocking(self._poll, run_id, last)
+            for stored in events:
                 last = stored["seq"]
                 quiet_since = time.monotonic()
                 yield ev.Event(stored["seq"], stored["event"], stored["data"])
                 if stored["event"] in ev.TERMINAL:
                     return
-            run = self.store.get_run(run_id)
             if run is None:
                 return
             if run["status"] not in ("queued", "running"):
-                if self.store.list_events(run_id, last):
-                    continue  # its last events landed after our read
-                if not any(e["event"] in ev.TERMINAL for e in self.store.list_events(run_id)):
-                    # finished, yet its closing event is missing (a crash between two writes)
+                if events:
+                    continue  # more may have landed while we sent these
+                if unclosed and _ended_within(run, CLOSING_GRACE):
+                    time.sleep(POLL_EVERY)  # its status is written first, its closing event next
+                    continue
+                if unclosed:
                     yield ev.Event(
                         last + 1,
                         ev.ERROR,
@@ -285,6 +377,17 @@ class RunManager:
                 quiet_since = time.monotonic()
                 yield None
             time.sleep(POLL_EVERY)
+
+
+def _ended_within(run: Row, seconds: float) -> bool:
+    """The run's `finished_at` is less than `seconds` ago."""
+    try:
+        ended = datetime.fromisoformat(str(run.get("finished_at")).replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    if ended.tzinfo is None:
+        ended = ended.replace(tzinfo=timezone.utc)
+    return datetime.now(timezone.utc) - ended < timedelta(seconds=seconds)
 
 
 def init_app(app: Flask, answerer: Answerer) -> None:

@@ -8,6 +8,7 @@ from webapp.accounts import settings as user_settings
 from webapp.chats.attachments import AttachmentError
 from webapp.chats.service import NOT_OWNER, NOT_OWNER_MESSAGE, is_chat_owner
 from webapp.errors import APIError
+from webapp.offhub import run_blocking
 from webapp.runs import events as ev
 from webapp.runs.manager import runs
 from webapp.runs.request import parse_attachments
@@ -24,6 +25,21 @@ def latest_question(chat_id: str) -> Row | None:
 
 def wants_rerun(args) -> bool:
     return args.get("rerun") in ("1", "true", "yes")
+
+
+def _look_up(
+    chat_id: str, attached_run: str | None, after: int
+) -> tuple[Row | None, Row | None, list[Row] | None]:
+    """What a stream needs from the DB before its first event, in one unit (one thread hop
+    under gevent): the latest question, its newest run, and — when the stream is already
+    attached to that run — the run's stored events after `after`."""
+    message = latest_question(chat_id)
+    if message is None:
+        return None, None, None
+    run = chat_db().latest_run(message["id"])
+    if run is None or run["id"] != attached_run:
+        return message, run, None
+    return message, run, chat_db().list_events(run["id"], after)
 
 
 def check_resume(chat: Row, args, after: int) -> None:
@@ -46,33 +62,43 @@ def check_resume(chat: Row, args, after: int) -> None:
 def open_stream(user: Row, chat: Row, args, after: int, base_url: str) -> Iterator[ev.Event | None]:
     """The events of the answer to the chat's latest question (`None`: a heartbeat is due);
     problems become `error` events."""
-    message = latest_question(chat["id"])
-    if message is None:
-        yield ev.Event(
-            1,
-            ev.ERROR,
-            {
-                "message": "The chat has no question to answer: post a message first.",
-                "code": "no_question",
-            },
-        )
-        return
-    try:
-        attachments = parse_attachments(args, message.get("attachments"))
-    except AttachmentError as exc:
-        yield ev.Event(1, ev.ERROR, {"message": str(exc), "code": "bad_request"})
-        return
     manager = runs()
-    run = chat_db().latest_run(message["id"])
-    rerun = wants_rerun(args)
-    if run is not None:
-        run = manager.fail_if_stale(run)
-    if run is None or (rerun and run["status"] not in ("queued", "running")):
-        if not is_chat_owner(user, chat):  # an admin may follow an answer, not start one
-            yield ev.Event(1, ev.ERROR, {"message": NOT_OWNER_MESSAGE, "code": NOT_OWNER})
+    attachment = manager.attach(chat["id"])  # the chat's run executing here, if any
+    try:
+        attached_run = attachment.channel.run_id if attachment else None
+        message, run, stored = run_blocking(_look_up, chat["id"], attached_run, after)
+        if message is None:
+            yield ev.Event(
+                1,
+                ev.ERROR,
+                {
+                    "message": "The chat has no question to answer: post a message first.",
+                    "code": "no_question",
+                },
+            )
             return
-        settings = user_settings.effective(user)
-        run, started = manager.start(user, chat, message, settings, attachments, base_url)
-        if started:
-            after = 0
+        try:
+            attachments = parse_attachments(args, message.get("attachments"))
+        except AttachmentError as exc:
+            yield ev.Event(1, ev.ERROR, {"message": str(exc), "code": "bad_request"})
+            return
+        if attachment is not None and stored is not None:
+            live, attachment = attachment, None  # follow() unsubscribes it from now on
+            yield from manager.follow(live.channel.run_id, after, live, stored)
+            return
+        rerun = wants_rerun(args)
+        if run is not None:
+            run = manager.fail_if_stale(run)
+        if run is None or (rerun and run["status"] not in ("queued", "running")):
+            if not is_chat_owner(user, chat):  # an admin may follow an answer, not start one
+                yield ev.Event(1, ev.ERROR, {"message": NOT_OWNER_MESSAGE, "code": NOT_OWNER})
+                return
+            settings = user_settings.effective(user)
+            run, started = manager.start(user, chat, message, settings, attachments, base_url)
+            if started is not None:  # a new run: nothing stored yet, everything live
+                yield from manager.follow(run["id"], 0, started, [])
+                return
+    finally:
+        if attachment is not None:
+            manager.detach(attachment)
     yield from manager.follow(run["id"], after)

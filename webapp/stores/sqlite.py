@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
+
+from webapp.offhub import native_lock
 
 
 def utcnow() -> str:
@@ -31,15 +32,16 @@ class SQLiteDatabase:
     Opening a connection and setting it up costs more than most of our queries, so connections
     are reused: one unit of work (a read, or a write transaction) holds one connection, never
     two at once, which keeps this safe across threads and gevent greenlets. The pool is dropped
-    after a fork and when the file was replaced or removed.
+    after a fork and when the file was replaced or removed. Under gevent the stores run their
+    units on gevent's thread pool (`offhub`), so the pool's lock is a lock of the OS.
     """
 
-    POOL_SIZE = 8
+    POOL_SIZE = 12  # gevent's thread pool runs 10 units at once, plus callers outside it
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._idle: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
+        self._lock = native_lock()
         self._owner: tuple[int, int] | None = None  # (pid, inode) the pool belongs to
 
     def connect(self) -> sqlite3.Connection:

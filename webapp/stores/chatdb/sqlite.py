@@ -7,6 +7,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from webapp.offhub import off_hub_methods
 from webapp.stores.chatdb import base
 from webapp.stores.chatdb.base import ChatStore, Conflict, Row
 from webapp.stores.sqlite import SQLiteStore, placeholders, utcnow
@@ -60,6 +61,7 @@ def _render_params(chat_id: str) -> tuple:
     return (base.CHAT_RENDER, len(prefix), prefix)
 
 
+@off_hub_methods  # each public call is one unit of work on a pool thread: one hop
 class SQLiteChatStore(SQLiteStore, ChatStore):
     migrations = MIGRATIONS
 

@@ -7,6 +7,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from webapp.offhub import off_hub_methods
 from webapp.stores.chatdb.base import Row
 from webapp.stores.projectsdb.base import ProjectsStore
 from webapp.stores.sqlite import SQLiteStore, placeholders, utcnow
@@ -22,6 +23,7 @@ def _node(row: Row) -> Row:
     return row
 
 
+@off_hub_methods  # each public call is one unit of work on a pool thread: one hop
 class SQLiteProjectsStore(SQLiteStore, ProjectsStore):
     migrations = MIGRATIONS
     ping_table = "tree_nodes"
