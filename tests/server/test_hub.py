@@ -31,6 +31,7 @@ QUESTIONS = (
     "Что указано в общих данных комплекта?",
 )
 BLOCKS = re.compile(r'^aizoomdoc_hub_blocks\{worker="(\d+)"\} (\S+)$', re.M)
+EVENT_ID = re.compile(rb"^id: (\d+)\r?\n(?:.*\r?\n)*?\r?\n", re.M)
 LONGEST = re.compile(r'^aizoomdoc_hub_longest_block_seconds\{worker="(\d+)"\} (\S+)$', re.M)
 
 
@@ -52,9 +53,7 @@ def _ask(server: LiveServer, headers: dict, document_id: str, text: str) -> str:
     return chat["id"]
 
 
-async def _follow(port: int, auth: str, chat_id: str, last_id: int | None) -> str:
-    """Read a stream to its end with a bare HTTP/1.1 client (cheap enough that the client
-    process, which shares the cores, keeps up with many streams); return how it ended."""
+async def _open(port: int, auth: str, chat_id: str, last_id: int | None):
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     resume = f"Last-Event-ID: {last_id}\r\n" if last_id is not None else ""
     writer.write(
@@ -64,6 +63,13 @@ async def _follow(port: int, auth: str, chat_id: str, last_id: int | None) -> st
         ).encode()
     )
     await writer.drain()
+    return reader, writer
+
+
+async def _follow(port: int, auth: str, chat_id: str, last_id: int | None) -> str:
+    """Read a stream to its end with a bare HTTP/1.1 client (cheap enough that the client
+    process, which shares the cores, keeps up with many streams); return how it ended."""
+    reader, writer = await _open(port, auth, chat_id, last_id)
     tail = b""
     try:
         while True:
@@ -79,12 +85,27 @@ async def _follow(port: int, auth: str, chat_id: str, last_id: int | None) -> st
         writer.close()
 
 
+async def _reattach(port: int, auth: str, chat_id: str) -> str:
+    """Read a stream until an event with an id has arrived, hang up, and follow it again from
+    there with Last-Event-ID, as a client that lost its connection does."""
+    reader, writer = await _open(port, auth, chat_id, None)
+    seen = b""
+    try:
+        while not (ids := EVENT_ID.findall(seen)):
+            data = await asyncio.wait_for(reader.read(65536), timeout=120)
+            assert data, "the stream closed before its first event"
+            seen += data
+    finally:
+        writer.close()
+    return await _follow(port, auth, chat_id, int(ids[-1]))
+
+
 async def _streams(port: int, auth: str, chat_ids: list[str]) -> list[str]:
     """FOLLOWERS_PER_CHAT streams per chat at once; every third one re-attaches after an
-    event it says it has seen."""
+    event it has seen."""
     return await asyncio.gather(
         *(
-            _follow(port, auth, chat_id, None if n % 3 else n)
+            _follow(port, auth, chat_id, None) if n % 3 else _reattach(port, auth, chat_id)
             for n in range(FOLLOWERS_PER_CHAT)
             for chat_id in chat_ids
         )
