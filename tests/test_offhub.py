@@ -100,7 +100,8 @@ def test_under_gevent_blocking_calls_leave_the_hub_and_the_watch_counts_what_doe
     assert facts["blocks_after_off_hub_call"] == 0
     assert facts["one_hop_for_nested_calls"] and facts["on_hub_inside_pool"] is False
     assert facts["private_in_place"] and facts["generator_in_place"]
-    assert facts["blocks"] == 1 and facts["longest"] >= 0.2
+    # in steps of the 0.1 s threshold: a monitor thread starved on a loaded machine sees fewer
+    assert facts["blocks"] == 1 and facts["longest"] >= 0.1
     assert "hub blocked for at least 0.1 s" in done.stderr
 
 

@@ -43,11 +43,16 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+import httpcore  # noqa: F401  (see below)
 import httpx
 from google import genai
 from google.genai import errors, types
 
 from webapp.config import parse_table
+
+# httpx imports httpcore when its first client is made, and httpcore then imports trio if it is
+# installed (selenium brings it), which runs `ldconfig` through subprocess. Clients are made off
+# the gevent hub, on a plain OS thread, where gevent's subprocess cannot run: so import it here.
 from webapp.llm.base import (
     DeltaSink,
     FilePart,
