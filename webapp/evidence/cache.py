@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
+from webapp.evidence.pngmeta import png_intact
 from webapp.offhub import off_hub
 
 log = logging.getLogger(__name__)
@@ -133,6 +134,11 @@ class RenderCache:
             self._drop_if(key, "size = ?", size, check_file=True)
             self._bump("misses")
             return None
+        if not png_intact(data):
+            log.warning("render cache entry %s is damaged on disk; it is rendered again", key)
+            self._drop_if(key, "size = ?", size)
+            self._bump("misses")
+            return None
         with self._write() as conn:
             conn.execute("UPDATE entries SET accessed = MAX(accessed, ?) WHERE key = ?", (now, key))
             self._bump_in(conn, "hits")
@@ -149,9 +155,9 @@ class RenderCache:
             return
         final.parent.mkdir(exist_ok=True)
         temp = final.parent / f"{TEMP_PREFIX}{key[:16]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        temp.write_bytes(data)
-        now = self.clock()
         try:
+            temp.write_bytes(data)  # a full disk fails here: the partial temp file goes below
+            now = self.clock()
             with self._write() as conn:
                 os.replace(temp, final)
                 conn.execute(

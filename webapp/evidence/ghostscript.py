@@ -77,6 +77,27 @@ class Ghostscript:
         self.renders = 0
         self._count_lock = threading.Lock()
 
+    def version(self) -> str:
+        """`gs --version`: Ghostscript starts and answers (readiness asks this)."""
+        try:
+            result = subprocess.run(
+                [self._executable(), "--version"],
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=min(self.timeout, 5.0),
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise RenderError("Ghostscript did not answer `gs --version` within 5 s") from None
+        except OSError as exc:
+            raise RenderError(f"Ghostscript could not be started ({exc.strerror}).") from None
+        if result.returncode != 0:
+            raise RenderError(
+                f"Ghostscript failed `gs --version` (exit code {result.returncode})"
+                + _excerpt_suffix(result.stderr + result.stdout, Path("."))
+            )
+        return result.stdout.decode("latin-1", "replace").strip()
+
     def probe(self, path: Path, page: int = 1) -> PdfPage:
         """Read the displayed size of `page` (1-based) and the page count of a PDF."""
         path = Path(path)
