@@ -66,6 +66,9 @@ class FittedRender:
     page: PdfPage
 
 
+VERSION_TIMEOUT = 2.5  # seconds; within readiness's own bound (3 s)
+
+
 class Ghostscript:
     """Runs `gs`; counts invocations (`probes`, `renders`) so callers can observe single flight."""
 
@@ -84,11 +87,13 @@ class Ghostscript:
                 [self._executable(), "--version"],
                 stdin=subprocess.DEVNULL,
                 capture_output=True,
-                timeout=min(self.timeout, 5.0),
+                timeout=min(self.timeout, VERSION_TIMEOUT),
                 check=False,
             )
         except subprocess.TimeoutExpired:
-            raise RenderError("Ghostscript did not answer `gs --version` within 5 s") from None
+            raise RenderError(
+                f"Ghostscript did not answer `gs --version` within {VERSION_TIMEOUT:g} s"
+            ) from None
         except OSError as exc:
             raise RenderError(f"Ghostscript could not be started ({exc.strerror}).") from None
         if result.returncode != 0:
