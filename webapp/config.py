@@ -107,6 +107,19 @@ SECTIONS: list[tuple[str, list[Setting]]] = [
         _s("USE_S3_DEV_URL", bool, False, "Use S3_DEV_URL as the public base of the bucket."),
         _s("S3_DEV_URL", str, "", "Public development URL of the bucket (r2.dev)."),
         _s("S3_PROJECTS_DEV_URL", str, "", "Public URL of the projects bucket (crop links)."),
+        _s(
+            "BACKEND_TIMEOUT_SECONDS",
+            float,
+            30.0,
+            "A Supabase or S3 request that has not answered after this long fails (503).",
+        ),
+        _s(
+            "SQLITE_BUSY_TIMEOUT_SECONDS",
+            float,
+            10.0,
+            "How long a write waits for another process's lock on a SQLite store before it "
+            "gives up (503 with Retry-After).",
+        ),
     ),
     _section(
         "Language model",
@@ -171,6 +184,7 @@ SECTIONS: list[tuple[str, list[Setting]]] = [
             "MAX_RENDER_PIXELS", int, 40_000_000, "Pixel cap of one render (dpi is lowered to fit)."
         ),
         _s("RENDER_WORKERS", int, 2, "Renders running at once per worker process."),
+        _s("RENDER_TIMEOUT_SECONDS", float, 60.0, "A Ghostscript run longer than this is stopped."),
         _s("EVIDENCE_CACHE_ENABLED", bool, True, "Keep rendered images in the disk cache."),
         _s("EVIDENCE_CACHE_DIR", "path", "", "Render cache folder (default DATA_DIR/cache)."),
         _s("EVIDENCE_CACHE_MAX_MB", int, 2000, "Render cache size cap."),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -10,9 +11,11 @@ from pathlib import Path
 
 from flask import current_app
 
+from webapp.evidence.service import renderer
 from webapp.stores import stores
 
 READY_TIMEOUT = 3.0
+LOW_DISK_BYTES = 1024 * 1024  # less free space than this in the render cache: renders go uncached
 
 
 def _check(probe: Callable[[], str | None]) -> dict:
@@ -28,13 +31,25 @@ def _check(probe: Callable[[], str | None]) -> dict:
     return result
 
 
-def _writable_dir(path: str) -> Callable[[], None]:
-    def probe() -> None:
+def _render_cache(path: str) -> Callable[[], str | None]:
+    """The cache folder is writable; a full disk is a note, not a failure: renders are then
+    served uncached."""
+
+    def probe() -> str | None:
         Path(path).mkdir(parents=True, exist_ok=True)
         if not os.access(path, os.W_OK):
             raise PermissionError(f"{path} is not writable")
+        if shutil.disk_usage(path).free < LOW_DISK_BYTES:
+            return "no space left: renders are served without caching them"
+        return None
 
     return probe
+
+
+def _renderer() -> str | None:
+    """Ghostscript starts and answers (the crops of drawings are rendered with it)."""
+    renderer().ghostscript.version()
+    return None
 
 
 def _llm() -> str | None:
@@ -52,7 +67,8 @@ def readiness(timeout: float = READY_TIMEOUT) -> dict:
         "chat_db": parts.chat.ping,
         "projects_db": parts.projects.ping,
         "storage": parts.objects.ping,
-        "render_cache": _writable_dir(current_app.config["EVIDENCE_CACHE_DIR"]),
+        "render_cache": _render_cache(current_app.config["EVIDENCE_CACHE_DIR"]),
+        "renderer": _renderer,
         "llm": _llm,
     }
     app = current_app._get_current_object()  # type: ignore[attr-defined]

@@ -25,7 +25,14 @@ def test_ready_names_components(client):
     body = response.json
     assert response.status_code == 200 and body["status"] == "ready" and body["down"] == []
     assert all(check["ok"] for check in body["checks"].values()), body
-    assert set(body["checks"]) == {"chat_db", "projects_db", "storage", "render_cache", "llm"}
+    assert set(body["checks"]) == {
+        "chat_db",
+        "projects_db",
+        "storage",
+        "render_cache",
+        "renderer",
+        "llm",
+    }
     assert "local engine" in body["checks"]["llm"]["note"]
 
 
@@ -35,7 +42,7 @@ def test_ready_503_names_what_is_down(app, client):
     os.remove(os.path.join(app.config["DATA_DIR"], "projects.db"))
     open(os.path.join(app.config["DATA_DIR"], "projects.db"), "w").close()  # empty: no tables
     response = client.get("/health/ready")
-    assert response.status_code == 503
+    assert response.status_code == 503 and int(response.headers["Retry-After"]) > 0
     body = response.json
     assert body["status"] == "degraded" and body["down"] == ["projects_db"]
     assert body["checks"]["projects_db"]["ok"] is False and body["checks"]["projects_db"]["error"]

@@ -133,6 +133,7 @@ class RenderCache:
             self._drop_if(key, "size = ?", size, check_file=True)
             self._bump("misses")
             return None
+
         with self._write() as conn:
             conn.execute("UPDATE entries SET accessed = MAX(accessed, ?) WHERE key = ?", (now, key))
             self._bump_in(conn, "hits")
@@ -149,9 +150,9 @@ class RenderCache:
             return
         final.parent.mkdir(exist_ok=True)
         temp = final.parent / f"{TEMP_PREFIX}{key[:16]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        temp.write_bytes(data)
-        now = self.clock()
         try:
+            temp.write_bytes(data)  # a full disk fails here: the partial temp file goes below
+            now = self.clock()
             with self._write() as conn:
                 os.replace(temp, final)
                 conn.execute(

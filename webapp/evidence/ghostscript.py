@@ -66,6 +66,9 @@ class FittedRender:
     page: PdfPage
 
 
+VERSION_TIMEOUT = 2.5  # seconds; within readiness's own bound (3 s)
+
+
 class Ghostscript:
     """Runs `gs`; counts invocations (`probes`, `renders`) so callers can observe single flight."""
 
@@ -76,6 +79,29 @@ class Ghostscript:
         self.probes = 0
         self.renders = 0
         self._count_lock = threading.Lock()
+
+    def version(self) -> str:
+        """`gs --version`: Ghostscript starts and answers (readiness asks this)."""
+        try:
+            result = subprocess.run(
+                [self._executable(), "--version"],
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=min(self.timeout, VERSION_TIMEOUT),
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise RenderError(
+                f"Ghostscript did not answer `gs --version` within {VERSION_TIMEOUT:g} s"
+            ) from None
+        except OSError as exc:
+            raise RenderError(f"Ghostscript could not be started ({exc.strerror}).") from None
+        if result.returncode != 0:
+            raise RenderError(
+                f"Ghostscript failed `gs --version` (exit code {result.returncode})"
+                + _excerpt_suffix(result.stderr + result.stdout, Path("."))
+            )
+        return result.stdout.decode("latin-1", "replace").strip()
 
     def probe(self, path: Path, page: int = 1) -> PdfPage:
         """Read the displayed size of `page` (1-based) and the page count of a PDF."""

@@ -55,6 +55,26 @@ def read_meta(png: bytes) -> dict[str, Any]:
     return {}
 
 
+def png_intact(png: bytes) -> bool:
+    """Whether `png` is a whole PNG file: the signature, then chunks whose CRCs match, ending
+    with IEND exactly at the end (a file damaged on disk fails this; ~1 ms a megabyte)."""
+    if not png.startswith(PNG_SIGNATURE):
+        return False
+    offset = 8
+    while offset + 12 <= len(png):
+        length, kind = struct.unpack(">I4s", png[offset : offset + 8])
+        end = offset + 12 + length
+        if end > len(png):
+            return False
+        (crc,) = struct.unpack(">I", png[end - 4 : end])
+        if zlib.crc32(png[offset + 4 : end - 4]) & 0xFFFFFFFF != crc:
+            return False
+        if kind == b"IEND":
+            return end == len(png)
+        offset = end
+    return False
+
+
 def _chunk(kind: bytes, data: bytes) -> bytes:
     crc = zlib.crc32(kind + data) & 0xFFFFFFFF
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)

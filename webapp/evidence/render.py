@@ -29,7 +29,7 @@ from typing import Generic, TypeVar
 from webapp.evidence.cache import RenderCache, make_cache_key
 from webapp.evidence.errors import RenderError
 from webapp.evidence.ghostscript import Ghostscript, PdfPage
-from webapp.evidence.pngmeta import add_meta, png_size, read_meta
+from webapp.evidence.pngmeta import add_meta, png_intact, png_size, read_meta
 from webapp.evidence.policy import apply_imagemagick_policy
 from webapp.evidence.pool import RenderPool, SingleFlight
 from webapp.evidence.raster import cut_raster, load_wand, ppm_to_png, raster_size
@@ -318,6 +318,9 @@ class Renderer:
             log.warning("render cache get failed for %s", key, exc_info=True)
             return None
         if png is None:
+            return None
+        if not png_intact(png):  # damaged on disk: rendered again, and the entry replaced
+            log.warning("render cache entry %s is damaged on disk; it is rendered again", key)
             return None
         meta = read_meta(png)
         if meta.get("kind") != kind:

@@ -48,7 +48,10 @@ class SharedRenderCache:
         except Exception:  # the shared level is an optimisation: render rather than fail
             log.warning("shared render cache unavailable", exc_info=True)
             return None
-        self.local.put(key, data, SHARED_SOURCE)
+        try:
+            self.local.put(key, data, SHARED_SOURCE)
+        except OSError:  # a full disk: serve it uncached
+            log.warning("render %s not cached on this host", key, exc_info=True)
         return data
 
     def put(self, key: str, data: bytes, source_id: str) -> None:
@@ -86,6 +89,7 @@ def build_renderer(config: Mapping[str, Any], store: ObjectStore | None = None) 
         quadrant_threshold=config["AUTO_QUADRANTS_THRESHOLD"],
         max_pixels=config["MAX_RENDER_PIXELS"],
         workers=config["RENDER_WORKERS"],
+        gs_timeout=float(config.get("RENDER_TIMEOUT_SECONDS", 60.0)),
     )
 
 

@@ -7,6 +7,7 @@ from apiflask import APIBlueprint
 from webapp.config import VERSION as __version__
 from webapp.health import readiness
 from webapp.routes.schemas import Health, Ready, Root
+from webapp.stores.unavailable import RETRY_AFTER_SECONDS
 
 bp = APIBlueprint("health", __name__, tag="Health")
 
@@ -24,7 +25,9 @@ def health():
 def ready():
     """Readiness: each backend answers (200), or which ones do not (503)."""
     report = readiness()
-    return report, 200 if report["status"] == "ready" else 503
+    if report["status"] == "ready":
+        return report, 200
+    return report, 503, {"Retry-After": str(RETRY_AFTER_SECONDS)}
 
 
 @bp.get("/")

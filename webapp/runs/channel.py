@@ -10,6 +10,7 @@ tokens this channel keeps).
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import deque
 from typing import Any
@@ -18,6 +19,7 @@ from webapp.offhub import cooperate
 from webapp.runs.events import LIVE_ONLY, LLM_TOKEN, TERMINAL
 from webapp.stores.chatdb.base import ChatStore
 
+log = logging.getLogger("webapp.runs")
 Event = tuple[int, str, dict[str, Any]]
 DEFAULT_BUFFER = 1000
 
@@ -99,12 +101,22 @@ class RunChannel:
     def emit(self, event: str, data: dict[str, Any]) -> int:
         """Number the event, persist it unless it is live-only, and hand it to every stream;
         then let the streams run (a burst of tokens never holds the hub for more than one
-        fan-out)."""
+        fan-out). An event that cannot be stored raises — except the run's closing one, which
+        still reaches the live streams (the database being down is what it may report)."""
         with self._lock:
             seq = self._next_seq
-            self._next_seq += 1
             if event not in LIVE_ONLY:
-                self.store.append_event(self.run_id, seq, event, data)
+                try:
+                    self.store.append_event(self.run_id, seq, event, data)
+                except Exception:
+                    if event not in TERMINAL:
+                        raise
+                    log.warning(
+                        "closing event of run %s not stored; sent live only",
+                        self.run_id,
+                        exc_info=True,
+                    )
+            self._next_seq += 1
             if event in TERMINAL:
                 self.finished = True
             item = (seq, event, data)

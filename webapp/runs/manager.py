@@ -33,6 +33,7 @@ from webapp.runs.slots import QueueFull, SlotPool, WaitTimeout, wait_for_slot
 from webapp.stores import stores
 from webapp.stores.chatdb.base import ChatStore, Conflict, Row, is_stale
 from webapp.stores.sqlite import utcnow
+from webapp.stores.unavailable import is_unavailable
 
 log = logging.getLogger("webapp.runs")
 EXTENSION = "aizoomdoc.runs"
@@ -40,6 +41,10 @@ POLL_EVERY = 0.5
 # A run's end is two writes: its status (so a client that hears the end and asks again finds the
 # chat free), then its closing event. A run ended longer ago without one crashed in between.
 CLOSING_GRACE = 10.0
+BACKEND_DOWN_MESSAGE = (
+    "A backend of the server (database or object storage) is unreachable; your question is "
+    "kept: ask again (rerun) in a moment."
+)
 
 Answerer = Callable[[RunRequest, ev.Emit], None]
 
@@ -141,10 +146,8 @@ class RunManager:
                 outcome, closing = "succeeded", (ev.COMPLETED, {"message": ev.COMPLETED_MESSAGE})
             except Exception as exc:  # every failure ends the run with exactly one error event
                 message, code = self._describe(exc, request.run_id)
-                self.store.update_run(
-                    request.run_id, status="failed", finished_at=utcnow(), error=message
-                )
                 closing = (ev.ERROR, {"message": message, "code": code})
+                self._record_failure(request.run_id, message)
             finally:
                 # the slot and the counters are settled before the client hears the end, so a
                 # client that asks again at once finds the slot free
@@ -186,6 +189,14 @@ class RunManager:
             raise
         return ticket
 
+    def _record_failure(self, run_id: str, message: str) -> None:
+        """Mark the run failed; with the database down it stays `running` until its heartbeat
+        goes stale, and whoever follows it then closes it (`fail_if_stale`)."""
+        try:
+            self.store.update_run(run_id, status="failed", finished_at=utcnow(), error=message)
+        except Exception:
+            log.warning("run %s: its failure could not be recorded", run_id, exc_info=True)
+
     @staticmethod
     def _describe(exc: Exception, run_id: str) -> tuple[str, str]:
         if isinstance(exc, UserFacingError):
@@ -196,6 +207,9 @@ class RunManager:
             return str(exc) + " The server is busy; try again later.", "queue_timeout"
         if isinstance(exc, RunTimeout):
             return str(exc), "run_timeout"
+        if is_unavailable(exc):
+            log.warning("run %s stopped: a backend is unreachable: %s", run_id, exc)
+            return BACKEND_DOWN_MESSAGE, "backend_unavailable"
         log.exception("run %s failed", run_id)
         return f"Internal error while answering (run {run_id}); try again.", "internal_error"
 
@@ -347,7 +361,18 @@ class RunManager:
     ) -> Iterator[ev.Event | None]:
         last, quiet_since = after_seq, time.monotonic()
         while True:
-            events, run, unclosed = run_blocking(self._poll, run_id, last)
+            try:
+                events, run, unclosed = run_blocking(self._poll, run_id, last)
+            except Exception as exc:
+                if not is_unavailable(exc):
+                    raise
+                # the run goes on where it executes; follow it again once the DB answers
+                log.warning("following run %s: the chat database is unreachable", run_id)
+                if time.monotonic() - quiet_since >= heartbeat:
+                    quiet_since = time.monotonic()
+                    yield None
+                time.sleep(POLL_EVERY)
+                continue
             for stored in events:
                 last = stored["seq"]
                 quiet_since = time.monotonic()

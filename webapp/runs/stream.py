@@ -10,10 +10,11 @@ from webapp.chats.service import NOT_OWNER, NOT_OWNER_MESSAGE, is_chat_owner
 from webapp.errors import APIError
 from webapp.offhub import run_blocking
 from webapp.runs import events as ev
-from webapp.runs.manager import runs
+from webapp.runs.manager import BACKEND_DOWN_MESSAGE, runs
 from webapp.runs.request import parse_attachments
 from webapp.stores import chat_db
 from webapp.stores.chatdb.base import Row
+from webapp.stores.unavailable import is_unavailable
 
 
 def latest_question(chat_id: str) -> Row | None:
@@ -61,7 +62,23 @@ def check_resume(chat: Row, args, after: int) -> None:
 
 def open_stream(user: Row, chat: Row, args, after: int, base_url: str) -> Iterator[ev.Event | None]:
     """The events of the answer to the chat's latest question (`None`: a heartbeat is due);
-    problems become `error` events."""
+    problems become `error` events — a database that stops answering too, so the stream still
+    ends with one closing event rather than a cut connection."""
+    last = after
+    try:
+        for event in _events(user, chat, args, after, base_url):
+            if event is not None:
+                last = max(last, event.seq)
+            yield event
+    except Exception as exc:
+        if not is_unavailable(exc):
+            raise
+        yield ev.Event(
+            last + 1, ev.ERROR, {"message": BACKEND_DOWN_MESSAGE, "code": "backend_unavailable"}
+        )
+
+
+def _events(user: Row, chat: Row, args, after: int, base_url: str) -> Iterator[ev.Event | None]:
     manager = runs()
     attachment = manager.attach(chat["id"])  # the chat's run executing here, if any
     try:

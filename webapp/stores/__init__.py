@@ -27,21 +27,24 @@ class Stores:
 
 def build_stores(config: dict) -> Stores:
     data_dir = Path(config["DATA_DIR"])
+    busy = float(config.get("SQLITE_BUSY_TIMEOUT_SECONDS", 10.0))
+    timeout = float(config.get("BACKEND_TIMEOUT_SECONDS", 30.0))
     if config["CHAT_DB"] == "sqlite":
         from webapp.stores.chatdb.sqlite import SQLiteChatStore
 
-        chat: ChatStore = SQLiteChatStore(data_dir / "chat.db")
+        chat: ChatStore = SQLiteChatStore(data_dir / "chat.db", busy)
     else:
         from webapp.stores.chatdb.supabase import SupabaseChatStore
 
         chat = SupabaseChatStore(
             config.get("SUPABASE_URL", ""),
             config.get("SUPABASE_SERVICE_KEY") or config.get("SUPABASE_ANON_KEY", ""),
+            timeout,
         )
     if config["PROJECTS_DB"] == "sqlite":
         from webapp.stores.projectsdb.sqlite import SQLiteProjectsStore
 
-        projects: ProjectsStore = SQLiteProjectsStore(data_dir / "projects.db")
+        projects: ProjectsStore = SQLiteProjectsStore(data_dir / "projects.db", busy)
     else:
         from webapp.stores.projectsdb.supabase import SupabaseProjectsStore
 
@@ -49,6 +52,7 @@ def build_stores(config: dict) -> Stores:
             config.get("SUPABASE_PROJECTS_URL", ""),
             config.get("SUPABASE_PROJECTS_SERVICE_KEY")
             or config.get("SUPABASE_PROJECTS_ANON_KEY", ""),
+            timeout,
         )
     if config["STORAGE"] == "local":
         from webapp.stores.objects.local import LocalObjectStore
@@ -63,6 +67,7 @@ def build_stores(config: dict) -> Stores:
             config.get("R2_SECRET_ACCESS_KEY", ""),
             config.get("R2_BUCKET_NAME", ""),
             public_base=public_base_url(config),
+            timeout=timeout,
         )
     return Stores(chat, projects, objects)
 

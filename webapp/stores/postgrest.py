@@ -49,8 +49,9 @@ class SchemaMissing(RuntimeError):
     """The Supabase database lacks this server's migrations (DDL cannot go through PostgREST)."""
 
 
-def create_client(url: str, key: str, setting: str) -> Any:
-    """A supabase-py client; `setting` names the URL variable for the error message."""
+def create_client(url: str, key: str, setting: str, timeout: float = 30.0) -> Any:
+    """A supabase-py client; `setting` names the URL variable for the error message. A
+    request that has not answered within `timeout` seconds fails (the route answers 503)."""
     if not url or not key:
         raise ValueError(f"{setting} and its service (or anon) key must be set")
     import httpx
@@ -62,7 +63,9 @@ def create_client(url: str, key: str, setting: str) -> Any:
     options = ClientOptions(
         auto_refresh_token=False,
         persist_session=False,
-        httpx_client=httpx.Client(timeout=httpx.Timeout(30.0, connect=10.0), follow_redirects=True),
+        httpx_client=httpx.Client(
+            timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)), follow_redirects=True
+        ),
     )
     client = supabase_client(url, key, options)
     client.postgrest  # noqa: B018 - build the REST client once, before threads share it

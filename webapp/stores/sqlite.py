@@ -38,15 +38,17 @@ class SQLiteDatabase:
 
     POOL_SIZE = 12  # gevent's thread pool runs 10 units at once, plus callers outside it
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, busy_timeout: float = 10.0) -> None:
         self.path = Path(path)
+        self.busy_timeout = busy_timeout  # SQLite retries a locked write this long, then fails
         self._idle: list[sqlite3.Connection] = []
         self._lock = native_lock()
         self._owner: tuple[int, int] | None = None  # (pid, inode) the pool belongs to
 
     def connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        conn = sqlite3.connect(
+            self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False)
         conn.row_factory = _dict_factory
         conn.create_function("casefold", 1, _casefold, deterministic=True)
         if conn.execute("PRAGMA journal_mode").fetchone()["journal_mode"] != "wal":
@@ -138,15 +140,18 @@ class SQLiteStore:
     migrations: Path
     # A table `ping` reads: it fails until the schema is there.
     ping_table = "schema_migrations"
+    # A store the app writes is ready only when it can take its write lock (not held by another
+    # process for longer than the busy timeout).
+    ping_writes = False
 
-    def __init__(self, path: str | Path) -> None:
-        self.db = SQLiteDatabase(path)
+    def __init__(self, path: str | Path, busy_timeout: float = 10.0) -> None:
+        self.db = SQLiteDatabase(path, busy_timeout)
 
     def init_schema(self) -> list[str]:
         return self.db.migrate(self.migrations)
 
     def ping(self) -> None:
-        with self.db.read() as conn:
+        with self.db.write() if self.ping_writes else self.db.read() as conn:
             conn.execute(f"SELECT 1 FROM {self.ping_table} LIMIT 1")
 
 

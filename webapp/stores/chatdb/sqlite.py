@@ -64,6 +64,7 @@ def _render_params(chat_id: str) -> tuple:
 @off_hub_methods  # each public call is one unit of work on a pool thread: one hop
 class SQLiteChatStore(SQLiteStore, ChatStore):
     migrations = MIGRATIONS
+    ping_writes = True
 
     def _one(self, sql: str, params: tuple = ()) -> Row | None:
         with self.db.read() as conn:

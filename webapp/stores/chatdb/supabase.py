@@ -81,8 +81,8 @@ def _conflict_on_duplicate(conflict: str | None = None) -> Iterator[None]:
 
 
 class SupabaseChatStore(ChatStore):
-    def __init__(self, url: str, key: str) -> None:
-        self.client = create_client(url, key, "SUPABASE_URL")
+    def __init__(self, url: str, key: str, timeout: float = 30.0) -> None:
+        self.client = create_client(url, key, "SUPABASE_URL", timeout)
 
     def _table(self, name: str) -> Any:
         return self.client.table(name)

@@ -68,6 +68,7 @@ class S3ObjectStore(ObjectStore):
         public_base: str | None = None,
         presign: bool = True,
         part_size: int = PART_SIZE,
+        timeout: float = 60.0,
     ) -> None:
         if not (endpoint_url and access_key_id and secret_access_key and bucket):
             raise ValueError(
@@ -85,8 +86,8 @@ class S3ObjectStore(ObjectStore):
             signature_version="s3v4",
             s3={"addressing_style": "path"},
             retries={"max_attempts": 3, "mode": "standard"},
-            connect_timeout=10,
-            read_timeout=60,
+            connect_timeout=min(10.0, timeout),
+            read_timeout=timeout,
             # R2 and other S3-compatible stores may not accept the newer default checksums.
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",

@@ -26,8 +26,8 @@ JOB_FILE_COLUMNS = "id,job_id,file_type,r2_key,file_name,file_size,created_at"
 
 
 class SupabaseProjectsStore(ProjectsStore):
-    def __init__(self, url: str, key: str) -> None:
-        self.client = create_client(url, key, "SUPABASE_PROJECTS_URL")
+    def __init__(self, url: str, key: str, timeout: float = 30.0) -> None:
+        self.client = create_client(url, key, "SUPABASE_PROJECTS_URL", timeout)
 
     def _table(self, name: str) -> Any:
         return self.client.table(name)
