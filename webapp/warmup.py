@@ -28,12 +28,6 @@ def warm_up(app: Flask) -> None:
     started = time.perf_counter()
     with app.app_context():
         if app.config["LLM_PROVIDER"] == "gemini" or app.config["DEFAULT_GEMINI_API_KEY"]:
-            # httpcore imports trio when it is installed, and trio then runs a subprocess
-            # (ldconfig): that must happen here, on the hub's thread, not off the hub where
-            # gevent cannot watch a child ("child watchers are only available on the default
-            # loop") and the worker fails to boot
-            import httpcore  # noqa: F401
-
             from webapp.llm.gemini import GeminiEngine  # the SDK import is the slow part
 
             if app.config["DEFAULT_GEMINI_API_KEY"]:  # its client: SSL contexts, httpx, h11
