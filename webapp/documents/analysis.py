@@ -78,7 +78,7 @@ def fold(text: str) -> str:
 
 
 def is_compound_word(token: str) -> bool:
-    """ "кухня-столовая", "цементно-песчаный": hyphenated words, not codes (no digits, no short
+    """"кухня-столовая", "цементно-песчаный": hyphenated words, not codes (no digits, no short
     parts such as the "ГК" of "ГК-АР")."""
     parts = token.split("-")
     return (
@@ -147,7 +147,7 @@ def token_terms(token: str, with_parts: bool) -> tuple[str, ...]:
 
 
 def is_lookalike_acronym(raw: str) -> bool:
-    """ "OB", "BK", "MOP": capital Latin letters that all look Cyrillic, as OCR writes ОВ, ВК."""
+    """"OB", "BK", "MOP": capital Latin letters that all look Cyrillic, as OCR writes ОВ, ВК."""
     return 2 <= len(raw) <= 4 and all(char in _ACRONYM_LETTERS for char in raw)
 
 

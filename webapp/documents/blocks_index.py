@@ -56,7 +56,7 @@ def parse_blocks_index(text: str | bytes) -> dict[str, BlockIndexEntry]:
     elif isinstance(data, list):
         rows = data  # a bare list of rows is accepted: same rows, no wrapper
     else:
-        raise DocumentFormatError('blocks.json must be an object with a "blocks" list')
+        raise DocumentFormatError("blocks.json must be an object with a \"blocks\" list")
     if not isinstance(rows, list):
         raise DocumentFormatError('"blocks" in blocks.json must be a list')
 

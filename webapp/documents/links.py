@@ -13,7 +13,9 @@ LOOSE_ID_PATTERN = (
     f"[{_ID_CHAR}]{{4}}\\s?[{_DASH}]\\s?[{_ID_CHAR}]{{4}}\\s?[{_DASH}]\\s?[{_ID_CHAR}]{{3}}"
 )
 # "→ID", "→ ID", "-> ID", "=> ID", "⇒ID"; the id must not run on into more letters or digits.
-_LINK_RE = re.compile(f"(?:→|⟶|⇒|->|=>)\\s*\\[?({LOOSE_ID_PATTERN})(?![{_ID_CHAR}])")
+_LINK_RE = re.compile(
+    f"(?:→|⟶|⇒|->|=>)\\s*\\[?({LOOSE_ID_PATTERN})(?![{_ID_CHAR}])"
+)
 LOOSE_ID_RE = re.compile(f"(?<![{_ID_CHAR}])({LOOSE_ID_PATTERN})(?![{_ID_CHAR}])")
 
 

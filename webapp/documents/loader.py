@@ -61,13 +61,8 @@ def load_document(
     if markdown is None and html_document is None:
         # Only an index: expose its blocks (no text) so crops can still be found and rendered.
         document.blocks = [
-            Block(
-                id=entry.id,
-                kind=entry.block_type or "image",
-                page=entry.page,
-                crop_url=entry.crop_url,
-                category_code=entry.category_code,
-            )
+            Block(id=entry.id, kind=entry.block_type or "image", page=entry.page,
+                  crop_url=entry.crop_url, category_code=entry.category_code)
             for entry in index.values()
         ]
     compute_backlinks(document.blocks)

@@ -55,11 +55,7 @@ def make_block(raw_id: str, kind: str, page: int | None, text: str) -> Block:
     block_id = normalize_block_id(raw_id) or raw_id.strip().upper()
     fields = parse_fields(text) if kind == "image" else {}
     return Block(
-        id=block_id,
-        kind=kind,
-        page=page,
-        text=text,
-        fields=fields,
+        id=block_id, kind=kind, page=page, text=text, fields=fields,
         links=extract_links(text, exclude=block_id),
     )
 
@@ -127,9 +123,6 @@ def parse_markdown(text: str) -> Document:
         if stamp is None and STAMP_RE.match(line):
             stamp = STAMP_RE.match(line).group(1) or None
     return Document(
-        blocks=blocks,
-        preamble=preamble_text,
-        stamp=stamp,
-        title=title,
+        blocks=blocks, preamble=preamble_text, stamp=stamp, title=title,
         version=content_version(text),
     )

@@ -47,31 +47,13 @@ _SEP = r"(?:\s*,\s*|\s+и\s+|\s*-\s*)"
 _LIST = rf"{_ATOM}(?:{_SEP}{_ATOM})*"
 
 UNITS = {
-    "перв": 1,
-    "втор": 2,
-    "трет": 3,
-    "четверт": 4,
-    "пят": 5,
-    "шест": 6,
-    "седьм": 7,
-    "восьм": 8,
+    "перв": 1, "втор": 2, "трет": 3, "четверт": 4, "пят": 5, "шест": 6, "седьм": 7, "восьм": 8,
     "девят": 9,
 }
 TEENS = {
-    "десят": 10,
-    "одиннадцат": 11,
-    "двенадцат": 12,
-    "тринадцат": 13,
-    "четырнадцат": 14,
-    "пятнадцат": 15,
-    "шестнадцат": 16,
-    "семнадцат": 17,
-    "восемнадцат": 18,
-    "девятнадцат": 19,
-    "двадцат": 20,
-    "тридцат": 30,
-    "сороков": 40,
-    "пятидесят": 50,
+    "десят": 10, "одиннадцат": 11, "двенадцат": 12, "тринадцат": 13, "четырнадцат": 14,
+    "пятнадцат": 15, "шестнадцат": 16, "семнадцат": 17, "восемнадцат": 18, "девятнадцат": 19,
+    "двадцат": 20, "тридцат": 30, "сороков": 40, "пятидесят": 50,
 }
 TENS = {"двадцать": 20, "тридцать": 30, "сорок": 40, "пятьдесят": 50}
 _ADJ_ENDING = r"(?:ого|его|ому|ему|ыми|ими|ый|ий|ой|ая|яя|ую|юю|ое|ее|ые|ие|ых|их|ым|им|ом|ем)"
@@ -198,7 +180,7 @@ def _axis_terms(text: str) -> list[str]:
                 values.extend(str(n) for n in range(int(low) + 1, int(high) + 1))
                 continue
             if low in AXIS_LETTERS and high in AXIS_LETTERS and low < high:
-                span = AXIS_LETTERS[AXIS_LETTERS.index(low) + 1 : AXIS_LETTERS.index(high) + 1]
+                span = AXIS_LETTERS[AXIS_LETTERS.index(low) + 1:AXIS_LETTERS.index(high) + 1]
                 values.extend(_axis_value(letter) for letter in span)
                 continue
         values.append(_axis_value(atom) if not atom.isdigit() else str(int(atom)))
@@ -232,15 +214,8 @@ def find_qualified(text: str) -> list[Qualified]:
         qualifier = qualifier_name(qualifier_word.strip())
         if qualifier is None or not numbers:
             return
-        found.append(
-            Qualified(
-                start,
-                end,
-                qualifier,
-                tuple(numbers),
-                tuple(f"{qualifier}{number}" for number in numbers),
-            )
-        )
+        found.append(Qualified(start, end, qualifier, tuple(numbers),
+                               tuple(f"{qualifier}{number}" for number in numbers)))
 
     for match in FROM_TO_RE.finditer(source):
         qualifier = match.group("qual1") or match.group("qual2")
@@ -260,12 +235,8 @@ def find_qualified(text: str) -> list[Qualified]:
     for match in AXES_RE.finditer(source):
         end = _axis_list_end(source, match.start("list"), match.end("list"))
         if end > match.start("list"):
-            add(
-                match.start(),
-                end,
-                match.group("qual"),
-                _axis_terms(source[match.start("list") : end]),
-            )
+            add(match.start(), end, match.group("qual"),
+                _axis_terms(source[match.start("list"):end]))
 
     found.sort(key=lambda item: (item.start, -(item.end - item.start)))
     result: list[Qualified] = []

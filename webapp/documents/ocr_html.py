@@ -129,11 +129,8 @@ def _markdown_nodes(nodes: list) -> list[str]:
             chunks.append(child.get_text().strip("\n"))
         elif name in ("p", "div", "section", "li", "blockquote"):
             flush_inline()
-            chunks.extend(
-                _markdown(child)
-                if child.find(["table", "ul", "ol", "p", "div"])
-                else [_clean_lines(_inline(child))]
-            )
+            chunks.extend(_markdown(child) if child.find(["table", "ul", "ol", "p", "div"])
+                          else [_clean_lines(_inline(child))])
         elif name in ("script", "style", "img"):
             continue
         else:
@@ -224,20 +221,12 @@ def _to_block(parsed: _ParsedBlock) -> Block:
     text = "\n\n".join(parsed.chunks)
     stamp = dict(parsed.stamp)
     fields = parse_fields(text) if parsed.kind == "image" else {}
-    links = merge_links(
-        extract_links(text, exclude=parsed.id),
-        [block_id for block_id in parsed.linked if block_id != parsed.id],
-    )
+    links = merge_links(extract_links(text, exclude=parsed.id),
+                        [block_id for block_id in parsed.linked if block_id != parsed.id])
     return Block(
-        id=parsed.id or "",
-        kind=parsed.kind,
-        page=parsed.page,
-        text=text,
-        fields=fields,
-        links=links,
-        crop_url=parsed.crop_url,
-        sheet=sheet_number(stamp.get("Лист")),
-        sheet_name=stamp.get("Наименование") or None,
+        id=parsed.id or "", kind=parsed.kind, page=parsed.page, text=text, fields=fields,
+        links=links, crop_url=parsed.crop_url,
+        sheet=sheet_number(stamp.get("Лист")), sheet_name=stamp.get("Наименование") or None,
     )
 
 
@@ -281,9 +270,6 @@ def parse_ocr_html(text: str | bytes) -> Document:
         if node.get_text().strip()
     )
     return Document(
-        blocks=blocks,
-        preamble=preamble,
-        stamp=_document_stamp(first_stamp),
-        title=title,
+        blocks=blocks, preamble=preamble, stamp=_document_stamp(first_stamp), title=title,
         version=content_version(text),
     )

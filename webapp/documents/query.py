@@ -80,13 +80,8 @@ class Query:
     @property
     def original_terms(self) -> set[str]:
         """Terms as asked (for snippets)."""
-        return {
-            term
-            for concept in self.concepts
-            for alternative in concept.alternatives
-            if alternative.via == "query"
-            for term in alternative.terms
-        }
+        return {term for concept in self.concepts for alternative in concept.alternatives
+                if alternative.via == "query" for term in alternative.terms}
 
 
 def is_qualified_term(term: str) -> bool:
@@ -124,19 +119,12 @@ def _item_concepts(raw: str, terms: tuple[str, ...], position: int) -> list[Conc
     if qualified:
         numbers = [term for term in terms if _NUMBER_RE.match(term)]
         words = [term for term in terms if term not in qualified and term not in numbers]
-        concepts = [
-            Concept(
-                [Alternative((term,)) for term in qualified],
-                "qualified",
-                QUALIFIED_WEIGHT,
-                position,
-            )
-        ]
+        concepts = [Concept([Alternative((term,)) for term in qualified], "qualified",
+                            QUALIFIED_WEIGHT, position)]
         concepts += [Concept([Alternative((word,))], "word", 1.0, position) for word in words]
         if numbers:
-            concepts.append(
-                Concept([Alternative((n,)) for n in numbers], "number", NUMBER_WEIGHT, position)
-            )
+            concepts.append(Concept([Alternative((n,)) for n in numbers], "number",
+                                    NUMBER_WEIGHT, position))
         return concepts
     if len(terms) > 1 and _is_acronym(raw):  # "АИ" → аи (as written) or its stem
         alternatives = [Alternative((terms[0],))]
@@ -156,11 +144,8 @@ def _item_concepts(raw: str, terms: tuple[str, ...], position: int) -> list[Conc
 def parse_query(text: str) -> Query:
     """Concepts of a question (at most MAX_CONCEPTS); never raises on any input."""
     text = (text or "").replace("\x00", " ")[:MAX_QUERY_CHARS]
-    query = Query(
-        text=text,
-        whole_document=is_whole_document_question(text),
-        wants_drawing=bool(DRAWING_REQUEST_RE.search(text)),
-    )
+    query = Query(text=text, whole_document=is_whole_document_question(text),
+                  wants_drawing=bool(DRAWING_REQUEST_RE.search(text)))
     items = [(text[start:end], terms) for start, end, terms in query_items(text)]
     entries = glossary()
     index = 0
@@ -172,9 +157,8 @@ def parse_query(text: str) -> Query:
             form, length = match
             weight = ABBREVIATION_WEIGHT if form.kind == ABBREVIATION else SYNONYM_WEIGHT
             alternatives = [Alternative(form.terms)]
-            alternatives += [
-                Alternative(other.terms, weight, form.kind) for other in entries.alternatives(form)
-            ]
+            alternatives += [Alternative(other.terms, weight, form.kind)
+                             for other in entries.alternatives(form)]
             kind = "phrase" if length > 1 else "word"
             query.concepts.append(Concept(alternatives, kind, float(length), index))
             index += length

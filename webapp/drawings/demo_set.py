@@ -58,12 +58,8 @@ class DemoSet:
 
 
 def _union(first: BBox, second: BBox) -> BBox:
-    return (
-        min(first[0], second[0]),
-        min(first[1], second[1]),
-        max(first[2], second[2]),
-        max(first[3], second[3]),
-    )
+    return (min(first[0], second[0]), min(first[1], second[1]),
+            max(first[2], second[2]), max(first[3], second[3]))
 
 
 # ------------------------------------------------------------------------------------------
@@ -71,13 +67,9 @@ def _union(first: BBox, second: BBox) -> BBox:
 # ------------------------------------------------------------------------------------------
 def render_markdown() -> str:
     lines = [
-        f"# {content.TITLE}",
-        "",
+        f"# {content.TITLE}", "",
         f"Сгенерировано: {content.GENERATED} UTC",
-        f"**Штамп:** {content.stamp_line()}",
-        "",
-        "---",
-        "",
+        f"**Штамп:** {content.stamp_line()}", "", "---", "",
     ]
     for page in content.PAGES:
         lines.append(f"## СТРАНИЦА {page.number}")
@@ -134,11 +126,8 @@ def _inline_html(text: str) -> str:
 
 
 def _table_html(rows: list[str]) -> str:
-    cells = [
-        [cell.strip() for cell in row.strip().strip("|").split("|")]
-        for row in rows
-        if not re.match(r"^\s*\|?\s*-{3,}", row)
-    ]
+    cells = [[cell.strip() for cell in row.strip().strip("|").split("|")] for row in rows
+             if not re.match(r"^\s*\|?\s*-{3,}", row)]
     head, body = cells[0], cells[1:]
     parts = ['<table border="1">', "<thead>", "<tr>"]
     parts += [f"<th>{_inline_html(cell)}</th>" for cell in head]
@@ -196,25 +185,16 @@ def _stamp_html(page: content.DemoPage) -> str:
         pairs.append(("Наименование", page.sheet_name))
     pairs.append(("Организация", content.ORGANIZATION))
     body = " | ".join(
-        f"<b>{label}:</b> {html.escape(value, quote=False)}" for label, value in pairs
-    )
+        f"<b>{label}:</b> {html.escape(value, quote=False)}" for label, value in pairs)
     return f'<div class="stamp-info">{body}</div>'
 
 
 def render_ocr_html() -> str:
     title = html.escape(content.TITLE, quote=False)
     parts = [
-        "<!DOCTYPE html>",
-        '<html lang="ru">',
-        "<head>",
-        '<meta charset="UTF-8">',
-        f"<title>{title} - OCR</title>",
-        f"<style>\n{_STYLE}\n</style>",
-        "</head>",
-        "<body>",
-        f"<h1>{title}</h1>",
-        f"<p>Сгенерировано: {content.GENERATED} UTC</p>",
-        "",
+        "<!DOCTYPE html>", '<html lang="ru">', "<head>", '<meta charset="UTF-8">',
+        f"<title>{title} - OCR</title>", f"<style>\n{_STYLE}\n</style>", "</head>", "<body>",
+        f"<h1>{title}</h1>", f"<p>Сгенерировано: {content.GENERATED} UTC</p>", "",
     ]
     for page in content.PAGES:
         for number, block in enumerate(page.blocks, start=1):
@@ -228,10 +208,8 @@ def render_ocr_html() -> str:
                 _stamp_html(page),
             ]
             if block.kind == "image":
-                parts.append(
-                    f'<p><a href="{crop_key(block.id)}" target="_blank">'
-                    "<b>Открыть кроп изображения</b></a></p>"
-                )
+                parts.append(f'<p><a href="{crop_key(block.id)}" target="_blank">'
+                             "<b>Открыть кроп изображения</b></a></p>")
             parts += [markdown_to_html(block.text), "</div></div>"]
     parts += ["</body></html>", ""]
     return "\n".join(parts)
@@ -242,13 +220,9 @@ def render_ocr_html() -> str:
 # ------------------------------------------------------------------------------------------
 def _stamp_rows(page: content.DemoPage, block_id: str) -> dict[str, str]:
     return {
-        "Шифр": content.CODE,
-        "Стадия": content.STAGE,
-        "Объект": content.OBJECT,
-        "Организация": content.ORGANIZATION,
-        "Лист": page.sheet or "",
-        "Листов": str(content.SHEETS_TOTAL),
-        "Блок": block_id,
+        "Шифр": content.CODE, "Стадия": content.STAGE, "Объект": content.OBJECT,
+        "Организация": content.ORGANIZATION, "Лист": page.sheet or "",
+        "Листов": str(content.SHEETS_TOTAL), "Блок": block_id,
     }
 
 
@@ -263,11 +237,8 @@ def build_demo_set(dest: Path) -> DemoSet:
     blocks_json.write_text(render_blocks_index(), encoding="utf-8")
     ocr_html.write_text(render_ocr_html(), encoding="utf-8")
 
-    drawers = {
-        content.PLAN_ID: draw_floor_plan,
-        content.SECTION_ID: draw_section,
-        content.NODE_ID: draw_node,
-    }
+    drawers = {content.PLAN_ID: draw_floor_plan, content.SECTION_ID: draw_section,
+               content.NODE_ID: draw_node}
     crops: dict[str, Path] = {}
     labels: dict[str, dict[str, BBox]] = {}
     for page in content.PAGES:
@@ -275,9 +246,8 @@ def build_demo_set(dest: Path) -> DemoSet:
             if block.kind != "image":
                 continue
             path = dest / crop_key(block.id)
-            labels[block.id] = drawers[block.id](
-                path, _stamp_rows(page, block.id), page.sheet_name or block.id
-            )
+            labels[block.id] = drawers[block.id](path, _stamp_rows(page, block.id),
+                                                 page.sheet_name or block.id)
             crops[block.id] = path
 
     storeroom = next(room for room in ROOMS if room.number == "107")
@@ -296,19 +266,11 @@ def build_demo_set(dest: Path) -> DemoSet:
     )
     all_blocks = [block for page in content.PAGES for block in page.blocks]
     return DemoSet(
-        root=dest,
-        document_md=document_md,
-        blocks_json=blocks_json,
-        ocr_html=ocr_html,
-        crops=crops,
-        title=content.TITLE,
+        root=dest, document_md=document_md, blocks_json=blocks_json, ocr_html=ocr_html,
+        crops=crops, title=content.TITLE,
         block_ids=tuple(block.id for block in all_blocks),
         image_block_ids=tuple(block.id for block in all_blocks if block.kind == "image"),
-        plan_block_id=content.PLAN_ID,
-        section_block_id=content.SECTION_ID,
-        node_block_id=content.NODE_ID,
-        spec_block_id=content.SPEC_ID,
-        notes_block_id=content.NOTES_ID,
-        plan_fact=plan_fact,
-        node_fact=node_fact,
+        plan_block_id=content.PLAN_ID, section_block_id=content.SECTION_ID,
+        node_block_id=content.NODE_ID, spec_block_id=content.SPEC_ID,
+        notes_block_id=content.NOTES_ID, plan_fact=plan_fact, node_fact=node_fact,
     )

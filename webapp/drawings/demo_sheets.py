@@ -59,17 +59,8 @@ class Sheet:
     def size(self) -> tuple[float, float]:
         return sheet_size(self.sheet)
 
-    def text(
-        self,
-        x: float,
-        y: float,
-        value: str,
-        size: float,
-        *,
-        bold: bool = False,
-        anchor: str = "left",
-        key: str | None = None,
-    ) -> None:
+    def text(self, x: float, y: float, value: str, size: float, *, bold: bool = False,
+             anchor: str = "left", key: str | None = None) -> None:
         """Text at (x, y) in mm (baseline); `key` records its bbox for later lookup."""
         font = FONT_BOLD if bold else FONT
         width = text_width(value, font, size)
@@ -80,37 +71,25 @@ class Sheet:
             page_width, page_height = self.size
             top, bottom = y * mm + size * 0.95, y * mm - size * 0.25
             self.labels[key] = (
-                round(left / page_width, 4),
-                round(1 - top / page_height, 4),
-                round((left + width) / page_width, 4),
-                round(1 - bottom / page_height, 4),
+                round(left / page_width, 4), round(1 - top / page_height, 4),
+                round((left + width) / page_width, 4), round(1 - bottom / page_height, 4),
             )
 
     def line(self, x0: float, y0: float, x1: float, y1: float, width: float = 0.25) -> None:
         self.canvas.setLineWidth(width)
         self.canvas.line(x0 * mm, y0 * mm, x1 * mm, y1 * mm)
 
-    def rect(
-        self,
-        x: float,
-        y: float,
-        w: float,
-        h: float,
-        width: float = 0.25,
-        fill: float | None = None,
-        stroke: bool = True,
-    ) -> None:
+    def rect(self, x: float, y: float, w: float, h: float, width: float = 0.25,
+             fill: float | None = None, stroke: bool = True) -> None:
         self.canvas.setLineWidth(width)
         if fill is not None:
             self.canvas.setFillGray(fill)
-        self.canvas.rect(
-            x * mm, y * mm, w * mm, h * mm, stroke=int(stroke), fill=int(fill is not None)
-        )
+        self.canvas.rect(x * mm, y * mm, w * mm, h * mm, stroke=int(stroke),
+                         fill=int(fill is not None))
         self.canvas.setFillGray(0)
 
-    def hatch(
-        self, x: float, y: float, w: float, h: float, step: float = 2.0, angle: float = 45
-    ) -> None:
+    def hatch(self, x: float, y: float, w: float, h: float, step: float = 2.0,
+              angle: float = 45) -> None:
         """Diagonal hatching clipped to a rectangle (section of masonry or concrete)."""
         canvas = self.canvas
         canvas.saveState()
@@ -137,15 +116,8 @@ class Sheet:
         self.line(x0, y0, x1, y1, 0.25)
         self.canvas.restoreState()
 
-    def dimension_chain(
-        self,
-        points: list[float],
-        fixed: float,
-        *,
-        vertical: bool = False,
-        labels: list[str] | None = None,
-        size: float = 6.0,
-    ) -> None:
+    def dimension_chain(self, points: list[float], fixed: float, *, vertical: bool = False,
+                        labels: list[str] | None = None, size: float = 6.0) -> None:
         """A dimension line with 45° ticks through `points` (mm) at `fixed` (mm)."""
         first, last = points[0], points[-1]
         if vertical:
@@ -170,9 +142,8 @@ class Sheet:
             else:
                 self.text(middle, fixed + 1.0, value, size, anchor="center")
 
-    def paragraph_lines(
-        self, x: float, y: float, width: float, text: str, size: float, leading: float
-    ) -> float:
+    def paragraph_lines(self, x: float, y: float, width: float, text: str, size: float,
+                        leading: float) -> float:
         """Wrapped text from (x, y) down; returns the y below it (mm)."""
         for line in wrap(text, FONT, size, width * mm):
             self.text(x, y, line, size)
@@ -180,33 +151,19 @@ class Sheet:
         return y
 
 
-def _small_table(
-    sheet: Sheet,
-    x: float,
-    y: float,
-    widths: list[float],
-    rows: list[list[str]],
-    size: float = 5.5,
-    row_height: float = 4.2,
-    keys: dict[tuple[int, int], str] | None = None,
-) -> float:
+def _small_table(sheet: Sheet, x: float, y: float, widths: list[float], rows: list[list[str]],
+                 size: float = 5.5, row_height: float = 4.2, keys: dict[tuple[int, int], str]
+                 | None = None) -> float:
     """A grid table from its top-left corner (mm); returns its bottom y."""
     keys = keys or {}
     for row_index, row in enumerate(rows):
         top = y - row_index * row_height
         cell_x = x
         for column, value in enumerate(row):
-            sheet.rect(
-                cell_x, top - row_height, widths[column], row_height, 0.5 if row_index == 0 else 0.2
-            )
-            sheet.text(
-                cell_x + 0.8,
-                top - row_height + 1.2,
-                value,
-                size,
-                bold=row_index == 0,
-                key=keys.get((row_index, column)),
-            )
+            sheet.rect(cell_x, top - row_height, widths[column], row_height,
+                       0.5 if row_index == 0 else 0.2)
+            sheet.text(cell_x + 0.8, top - row_height + 1.2, value, size, bold=row_index == 0,
+                       key=keys.get((row_index, column)))
             cell_x += widths[column]
     return y - len(rows) * row_height
 
@@ -244,9 +201,8 @@ def _plan_xy(x: float, y: float) -> tuple[float, float]:
     return PLAN_ORIGIN[0] + x * PLAN_SCALE, PLAN_ORIGIN[1] + y * PLAN_SCALE
 
 
-def _wall(
-    sheet: Sheet, x0: float, y0: float, x1: float, y1: float, thickness: float, hatch: bool = True
-) -> None:
+def _wall(sheet: Sheet, x0: float, y0: float, x1: float, y1: float, thickness: float,
+          hatch: bool = True) -> None:
     """A straight wall between two axis points (metres), drawn as a hatched strip."""
     (ax, ay), (bx, by) = _plan_xy(x0, y0), _plan_xy(x1, y1)
     half = thickness * PLAN_SCALE / 2
@@ -261,59 +217,31 @@ def _wall(
         sheet.hatch(left, bottom, width, height, step=1.6)
 
 
-def _opening(
-    sheet: Sheet,
-    x: float,
-    y: float,
-    length: float,
-    thickness: float,
-    *,
-    vertical: bool,
-    door: bool,
-    mark: str,
-) -> None:
+def _opening(sheet: Sheet, x: float, y: float, length: float, thickness: float, *,
+             vertical: bool, door: bool, mark: str) -> None:
     """Door (leaf and swing) or window (three lines) cut into a wall; centre at (x, y) metres."""
     cx, cy = _plan_xy(x, y)
     half_len, half_thk = length * PLAN_SCALE / 2, thickness * PLAN_SCALE / 2 + 0.3
     if vertical:
-        sheet.rect(
-            cx - half_thk, cy - half_len, 2 * half_thk, 2 * half_len, 0.0, fill=1, stroke=False
-        )
+        sheet.rect(cx - half_thk, cy - half_len, 2 * half_thk, 2 * half_len, 0.0, fill=1,
+                   stroke=False)
     else:
-        sheet.rect(
-            cx - half_len, cy - half_thk, 2 * half_len, 2 * half_thk, 0.0, fill=1, stroke=False
-        )
+        sheet.rect(cx - half_len, cy - half_thk, 2 * half_len, 2 * half_thk, 0.0, fill=1,
+                   stroke=False)
     canvas = sheet.canvas
     canvas.setLineWidth(0.3)
     if door:
         leaf = 2 * half_len
         if vertical:
             sheet.line(cx, cy - half_len, cx + leaf, cy - half_len, 0.4)
-            canvas.arc(
-                (cx - leaf) * mm,
-                (cy - half_len - leaf) * mm,
-                (cx + leaf) * mm,
-                (cy - half_len + leaf) * mm,
-                0,
-                90,
-            )
+            canvas.arc((cx - leaf) * mm, (cy - half_len - leaf) * mm, (cx + leaf) * mm,
+                       (cy - half_len + leaf) * mm, 0, 90)
         else:
             sheet.line(cx - half_len, cy, cx - half_len, cy - leaf, 0.4)
-            canvas.arc(
-                (cx - half_len - leaf) * mm,
-                (cy - leaf) * mm,
-                (cx - half_len + leaf) * mm,
-                (cy + leaf) * mm,
-                270,
-                90,
-            )
-        sheet.text(
-            cx + (2.5 if vertical else 0),
-            cy + (0 if vertical else 2.2),
-            mark,
-            5,
-            anchor="left" if vertical else "center",
-        )
+            canvas.arc((cx - half_len - leaf) * mm, (cy - leaf) * mm, (cx - half_len + leaf) * mm,
+                       (cy + leaf) * mm, 270, 90)
+        sheet.text(cx + (2.5 if vertical else 0), cy + (0 if vertical else 2.2), mark, 5,
+                   anchor="left" if vertical else "center")
     else:
         for offset in (-half_thk + 0.3, 0, half_thk - 0.3):
             if vertical:
@@ -379,14 +307,8 @@ def draw_floor_plan(path: Path, stamp_rows: dict[str, str], title: str) -> dict[
 
     for number, x in (("Д1", 3.0), ("Д1", 9.0), ("Д2", 13.5), ("Д1", 18.0), ("Д1", 24.0)):
         _opening(sheet, x, 6.0, 0.9, bearing, vertical=False, door=True, mark=number)
-    for number, x in (
-        ("Д3", 1.5),
-        ("Д3", 4.5),
-        ("Д1", 9.0),
-        ("Д2", 13.5),
-        ("Д1", 18.0),
-        ("Д1", 24.0),
-    ):
+    for number, x in (("Д3", 1.5), ("Д3", 4.5), ("Д1", 9.0), ("Д2", 13.5), ("Д1", 18.0),
+                      ("Д1", 24.0)):
         _opening(sheet, x, 8.4, 0.9, bearing, vertical=False, door=True, mark=number)
     for x in (3.0, 9.0, 18.0, 24.0):
         _opening(sheet, x, 0.0, 1.8, exterior, vertical=False, door=False, mark="ОК-1")
@@ -394,15 +316,9 @@ def draw_floor_plan(path: Path, stamp_rows: dict[str, str], title: str) -> dict[
     _opening(sheet, 27.0, 7.2, 1.2, exterior, vertical=True, door=False, mark="ОК-2")
     _opening(sheet, 0.0, 7.2, 1.5, exterior, vertical=True, door=True, mark="ДН-1")
 
-    for x, y, code in (
-        (1.2, 0.0, "С-1"),
-        (27.0, 2.0, "С-1"),
-        (6.0, 2.5, "ВС-1"),
-        (15.0, 11.5, "ВС-1"),
-        (3.0, 12.0, "П-1"),
-        (10.5, 6.0, "ВС-1"),
-        (1.0, 13.8, "С-1"),
-    ):
+    for x, y, code in ((1.2, 0.0, "С-1"), (27.0, 2.0, "С-1"), (6.0, 2.5, "ВС-1"),
+                       (15.0, 11.5, "ВС-1"), (3.0, 12.0, "П-1"), (10.5, 6.0, "ВС-1"),
+                       (1.0, 13.8, "С-1")):
         _wall_tag(sheet, x, y, code)
     for x in (3.0, 9.0, 18.0, 24.0):
         lx, ly = _plan_xy(x, 6.0)
@@ -411,21 +327,14 @@ def draw_floor_plan(path: Path, stamp_rows: dict[str, str], title: str) -> dict[
     for room in ROOMS:
         cx, cy = _plan_xy((room.x0 + room.x1) / 2, (room.y0 + room.y1) / 2)
         key = f"room:{room.number}"
-        sheet.text(
-            cx, cy + 2.5, f"{room.name} {room.number}", 6.5, anchor="center", key=f"{key}:name"
-        )
+        sheet.text(cx, cy + 2.5, f"{room.name} {room.number}", 6.5, anchor="center",
+                   key=f"{key}:name")
         sheet.text(cx, cy - 2.2, room.area_text, 5, anchor="center", key=f"{key}:area")
         area_box = sheet.labels[f"{key}:area"]
-        sheet.line(
-            area_box[0] * sheet.size[0] / mm,
-            cy - 2.9,
-            area_box[2] * sheet.size[0] / mm,
-            cy - 2.9,
-            0.2,
-        )
-    sheet.text(
-        _plan_xy(13.5, 3.0)[0], _plan_xy(13.5, 3.0)[1] - 7, "i=1:2, 2x9 ступ.", 4.5, anchor="center"
-    )
+        sheet.line(area_box[0] * sheet.size[0] / mm, cy - 2.9, area_box[2] * sheet.size[0] / mm,
+                   cy - 2.9, 0.2)
+    sheet.text(_plan_xy(13.5, 3.0)[0], _plan_xy(13.5, 3.0)[1] - 7, "i=1:2, 2x9 ступ.", 4.5,
+               anchor="center")
 
     _plan_side_panel(sheet)
     _section_mark(sheet)
@@ -503,9 +412,8 @@ def draw_section(path: Path, stamp_rows: dict[str, str], title: str) -> dict[str
         px = point(x, 0)[0]
         sheet.dash_dot(px, origin_y - 25, px, point(0, 11.2)[1])
         sheet.axis_bubble(px, origin_y - 30, label)
-    sheet.dimension_chain(
-        [point(x, 0)[0] for _, x in AXES_Y], origin_y - 14, labels=["6000", "2400", "5400"]
-    )
+    sheet.dimension_chain([point(x, 0)[0] for _, x in AXES_Y], origin_y - 14,
+                          labels=["6000", "2400", "5400"])
     left, right = point(0, 0)[0], point(13.8, 0)[0]
     for level_name, level in LEVELS:
         y = point(0, level)[1]
@@ -524,21 +432,13 @@ def draw_section(path: Path, stamp_rows: dict[str, str], title: str) -> dict[str
         px = point(x, 0)[0]
         for level in (0.0, 3.3, 6.6):
             sheet.rect(px - 2.5, point(0, level)[1], 5, 3.08 * scale, 0.4, fill=1)
-    sheet.dimension_chain(
-        [point(0, level)[1] for _, level in LEVELS],
-        left - 20,
-        vertical=True,
-        labels=["3300", "3300", "3300"],
-    )
+    sheet.dimension_chain([point(0, level)[1] for _, level in LEVELS], left - 20, vertical=True,
+                          labels=["3300", "3300", "3300"])
     y = 380.0
     x = 400.0
     sheet.text(x, y, "Состав перекрытия П1 (снизу вверх)", 7, bold=True)
-    for line in (
-        "1. Ж/б плита 220 мм (бетон В25, F150)",
-        "2. Звукоизоляция 20 мм",
-        "3. Стяжка ЦПР М150 армированная, 50 мм",
-        "4. Покрытие пола по ведомости",
-    ):
+    for line in ("1. Ж/б плита 220 мм (бетон В25, F150)", "2. Звукоизоляция 20 мм",
+                 "3. Стяжка ЦПР М150 армированная, 50 мм", "4. Покрытие пола по ведомости"):
         y -= 3.5
         sheet.text(x, y, line, 5.5)
     draw_stamp(canvas, frame, stamp_rows, title)
@@ -564,14 +464,8 @@ def draw_node(path: Path, stamp_rows: dict[str, str], title: str) -> dict[str, B
     canvas = new_canvas(path, "A2", title)
     sheet = Sheet(canvas, "A2")
     frame = draw_frame(canvas, "A2")
-    sheet.text(
-        60,
-        395,
-        "Узел 1. Опирание наружной стены С-1 на перекрытие. М1:5",
-        14,
-        bold=True,
-        key="title",
-    )
+    sheet.text(60, 395, "Узел 1. Опирание наружной стены С-1 на перекрытие. М1:5", 14, bold=True,
+               key="title")
     scale, x, base = 0.2, 110.0, 110.0  # mm of paper per mm of construction (1:5)
     slab_height = 220 * scale
     sheet.rect(x - 60, base, 60 + 300 * scale, slab_height, 0.6, fill=1)
@@ -587,13 +481,8 @@ def draw_node(path: Path, stamp_rows: dict[str, str], title: str) -> dict[str, B
             sheet.canvas.saveState()
             sheet.canvas.setDash([1, 1.5])
             for offset in range(4, 180, 6):
-                sheet.line(
-                    layer_x,
-                    base + slab_height + offset,
-                    layer_x + width,
-                    base + slab_height + offset + 3,
-                    0.2,
-                )
+                sheet.line(layer_x, base + slab_height + offset, layer_x + width,
+                           base + slab_height + offset + 3, 0.2)
             sheet.canvas.restoreState()
         callouts.append((number, name, thickness, layer_x + width / 2))
         layer_x += width
@@ -607,7 +496,8 @@ def draw_node(path: Path, stamp_rows: dict[str, str], title: str) -> dict[str, B
     total = sum(thickness for _, _, thickness in NODE_LAYERS)
     sheet.dimension_chain([x, layer_x], base - 12, labels=[str(total)])
     sheet.text(x - 60, base - 6, "Плита перекрытия 220 мм", 6)
-    sheet.text(260, 240, "Анкер крепления кронштейна НФС: 10x100 мм, шаг 600 мм", 6, key="anchor")
+    sheet.text(260, 240, "Анкер крепления кронштейна НФС: 10x100 мм, шаг 600 мм", 6,
+               key="anchor")
     sheet.text(260, 232, "Перемычка над проемом — см. В3-14", 6)
     draw_stamp(canvas, frame, stamp_rows, title)
     canvas.showPage()

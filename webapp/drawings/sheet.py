@@ -149,10 +149,8 @@ def draw_stamp(canvas: Canvas, frame: Frame, rows: dict[str, str], title: str) -
     canvas.line(frame.x1 - 50 * mm, y0, frame.x1 - 50 * mm, y0 + 40 * mm)
     title_lines = wrap(title, FONT_BOLD, 8, right_width - 4 * mm)
     if len(title_lines) > 2:
-        title_lines = [
-            title_lines[0],
-            _fit(" ".join(title_lines[1:]), FONT_BOLD, 8, right_width - 4 * mm),
-        ]
+        title_lines = [title_lines[0], _fit(" ".join(title_lines[1:]), FONT_BOLD, 8,
+                                            right_width - 4 * mm)]
     canvas.setFont(FONT_BOLD, 8)
     title_y = y0 + (47.5 if len(title_lines) == 1 else 49.5) * mm
     for line in title_lines:

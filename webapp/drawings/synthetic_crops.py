@@ -135,15 +135,8 @@ def block_items(block: Block) -> list[Item]:
 class _Flow:
     """Column flow of items; draws when given a canvas, otherwise only measures."""
 
-    def __init__(
-        self,
-        canvas: Canvas | None,
-        left: float,
-        top: float,
-        width: float,
-        height: float,
-        scale: float,
-    ) -> None:
+    def __init__(self, canvas: Canvas | None, left: float, top: float, width: float,
+                 height: float, scale: float) -> None:
         self.canvas = canvas
         self.scale = scale
         count = max(1, int((width + GUTTER) // (COLUMN_TARGET + GUTTER)))
@@ -159,7 +152,7 @@ class _Flow:
     def _room(self, needed: float, span: int = 1) -> bool:
         """Move the cursor until `needed` points fit; False when the page is full."""
         while self.column + span <= len(self.xs):
-            y = max(self.used[self.column : self.column + span])
+            y = max(self.used[self.column:self.column + span])
             if y + needed <= self.height:
                 for index in range(self.column, self.column + span):
                     self.used[index] = y
@@ -232,21 +225,17 @@ class _Flow:
         pad = 1.2
         width_count = max(len(row) for row in rows)
         rows = [row + [""] * (width_count - len(row)) for row in rows]
-        lengths = [
-            max(min(len(row[index]), 60) for row in rows) + 3 for index in range(width_count)
-        ]
+        lengths = [max(min(len(row[index]), 60) for row in rows) + 3
+                   for index in range(width_count)]
         natural = sum(lengths) * size * 0.55
         span = 2 if natural > self.column_width and len(self.xs) - self.column >= 2 else 1
-        total_width = min(
-            self.column_width * span + GUTTER * (span - 1), max(natural, self.column_width * 0.6)
-        )
+        total_width = min(self.column_width * span + GUTTER * (span - 1),
+                          max(natural, self.column_width * 0.6))
         widths = [total_width * length / sum(lengths) for length in lengths]
 
         def row_lines(row: list[str], font: str = FONT) -> list[list[str]]:
-            return [
-                wrap(cell, font, size, max(widths[index] - 2 * pad, 4))
-                for index, cell in enumerate(row)
-            ]
+            return [wrap(cell, font, size, max(widths[index] - 2 * pad, 4))
+                    for index, cell in enumerate(row)]
 
         header = row_lines(rows[0], FONT_BOLD)
         for row_index, row in enumerate(rows):
@@ -263,9 +252,8 @@ class _Flow:
                     font = FONT_BOLD if row_index == 0 else FONT
                     self.canvas.setFont(font, size)
                     for line_index, line in enumerate(cell):
-                        self.canvas.drawString(
-                            x + pad, y_top - pad - size - line_index * leading, line
-                        )
+                        self.canvas.drawString(x + pad, y_top - pad - size - line_index * leading,
+                                               line)
                     x += widths[index]
             for index in range(self.column, self.column + span):
                 self.used[index] = self.top - y_top + row_height
