@@ -151,7 +151,16 @@ def axe() -> Callable[[object], list[dict]]:
             ".then(r => done(r.violations), e => done([{id: 'axe-error', impact: 'critical',"
             " description: String(e), nodes: []}]));"
         )
-        return [v for v in result if v.get("impact") in ("serious", "critical")]
+        return [
+            {
+                "id": v["id"],
+                "impact": v["impact"],
+                "help": v.get("help"),
+                "targets": [n.get("target") for n in v.get("nodes", [])][:5],
+            }
+            for v in result
+            if v.get("impact") in ("serious", "critical")
+        ]
 
     return run
 

@@ -55,7 +55,7 @@ export class AnswerView {
   }
 
   citationLink(id) {
-    return h("button", { type: "button", class: "cite", "aria-label": T.openCitation(id), dataset: { block: id }, onClick: (e) => this.openCitation(id, e.currentTarget) }, `[#${id}]`);
+    return h("button", { type: "button", class: "cite", title: T.openCitation(id), dataset: { block: id }, onClick: (e) => this.openCitation(id, e.currentTarget) }, `[#${id}]`);
   }
 
   citation(id) {
@@ -95,8 +95,8 @@ export class AnswerView {
 
   addThumb(item) {
     const label = T.openImage(kindName(item.kind), item.block_id || "");
-    const button = h("button", { type: "button", class: `thumb kind-${item.kind || "other"}`, "aria-label": label, dataset: { kind: item.kind || "", block: item.block_id || "" }, onClick: (e) => this.openImage(item, e.currentTarget) },
-      image(item.url, "", "thumb-image"), h("span", { class: "thumb-caption", "aria-hidden": "true", text: `${kindName(item.kind)} · ${item.block_id || ""}` }));
+    const button = h("button", { type: "button", class: `thumb kind-${item.kind || "other"}`, title: label, dataset: { kind: item.kind || "", block: item.block_id || "" }, onClick: (e) => this.openImage(item, e.currentTarget) },
+      image(item.url, "", "thumb-image"), h("span", { class: "thumb-caption", text: `${kindName(item.kind)} · ${item.block_id || ""}` }));
     this.thumbs.append(h("div", { role: "listitem" }, button));
   }
 
