@@ -403,3 +403,47 @@ def test_the_ask_flow_works_with_the_keyboard_alone(browser, site):
     press(Keys.ESCAPE)
     wait(driver, lambda d: not dialog(d))
     assert active(".answer-text .cite")
+
+
+def test_a_failed_answer_shows_its_code_and_can_be_asked_again(browser, site):
+    """A run that ends with `error` says so with its code; «Спросить ещё раз» runs it again
+    (`rerun=1`). The failure: the stream's query names a document that does not exist, as when
+    a tab re-attaches after the document was removed."""
+    driver = browser
+    user = site.user("web-error")
+    headers = site.access(user)
+    chat = requests.post(f"{site.url}/chats", json={"title": "Ошибка"}, headers=headers).json()
+    posted = requests.post(
+        f"{site.url}/chats/{chat['id']}/messages", json={"content": QUESTION}, headers=headers
+    )
+    assert posted.status_code == 201
+    sign_in(driver, site, user)
+    gone = "document_ids=00000000-0000-4000-8000-000000000000"
+    run = {"chatId": chat["id"], "query": gone, "lastId": None, "text": "", "images": []}
+    js(driver, "sessionStorage.setItem('azd.run', arguments[0]);", json.dumps(run))
+    driver.get_log("performance")
+    driver.refresh()
+
+    def failed(d) -> bool:
+        return (answer_state(d) or {}).get("state") == "error"
+
+    wait(driver, failed, ANSWER_TIMEOUT, "the failure was not shown")
+    problem = driver.find_element(By().CSS_SELECTOR, ".message.assistant .problem").text
+    assert "documents_unavailable" in problem, problem
+    assert not driver.find_element(By().CSS_SELECTOR, "button.ask").get_attribute("disabled")
+    seen: list[dict] = []
+
+    def rerun_sent(d) -> bool:
+        seen.extend(stream_requests(d))  # Chromium hands each log entry out once
+        return any("rerun=1" in r["url"] for r in seen)
+
+    driver.find_element(By().CSS_SELECTOR, ".message.assistant button.retry").click()
+    wait(driver, rerun_sent, message="no rerun request")
+    wait(driver, failed, ANSWER_TIMEOUT, "the second run did not end")
+    assert "documents_unavailable" in driver.find_element(By().CSS_SELECTOR, ".problem").text
+    assert js(driver, "return sessionStorage.getItem('azd.run')") is None
+
+    # the page never put a token in a URL, and the server logged none
+    log = site.server.log.read_text(errors="replace")
+    assert user.token not in log and "Bearer" not in log
+    assert js(driver, "return sessionStorage.getItem('azd.jwt')") not in log

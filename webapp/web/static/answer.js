@@ -149,12 +149,14 @@ export class LiveAnswer extends AnswerView {
     const query = new URLSearchParams(this.query);
     if (rerun) query.set("rerun", "1");
     this.save();
+    this.aborter = new AbortController();
     for (let attempt = 0; !this.finished && attempt <= RETRIES; attempt += 1) {
       try {
-        await this.api.stream(this.chatId, query, this.lastId, (e) => this.handle(e));
-        if (this.finished) return;
+        await this.api.stream(this.chatId, query, this.lastId, (e) => this.handle(e), this.aborter.signal);
+        if (this.finished || this.detached) return;
         query.delete("rerun"); // re-attach to the run now going, never start another
       } catch (error) {
+        if (this.detached) return;
         if (error.status === 409) { // resumed past the end: follow the answer from its start
           this.lastId = null;
           continue;
@@ -166,7 +168,15 @@ export class LiveAnswer extends AnswerView {
     if (!this.finished) this.fail(T.streamLost, "stream_lost");
   }
 
+  /** Stop following (another chat is opened); the run goes on and its place stays saved, so
+   * opening this chat again re-attaches. */
+  detach() {
+    this.detached = true;
+    this.aborter?.abort();
+  }
+
   handle({ id, event, data }) {
+    if (this.detached) return;
     if (id) this.lastId = id;
     switch (event) {
       case "queue_position":
@@ -249,6 +259,7 @@ export class LiveAnswer extends AnswerView {
   retry() {
     replace(this.problem);
     this.finished = false;
+    this.detached = false;
     this.lastId = null;
     this.text = "";
     this.images = [];

@@ -91,7 +91,7 @@ async function showApp() {
   const run = savedRun();
   const remembered = run?.chatId || sessionStorage.getItem(CHAT_KEY);
   if (remembered && chats.some((c) => c.id === remembered)) {
-    await openChat(remembered, run && run.chatId === remembered ? run : null);
+    await openChat(remembered);
   } else {
     forgetRun();
     showNoChat();
@@ -211,8 +211,13 @@ async function refreshChats() {
   renderChats();
 }
 
+function leaveLive() {
+  if (state.live && !state.live.finished) state.live.detach();
+  state.live = null;
+  setBusy(false);
+}
+
 async function newChat() {
-  if (state.live && !state.live.finished) return;
   try {
     const chat = await api.request("POST", "/chats", {});
     state.chats.unshift(chat);
@@ -261,15 +266,18 @@ async function deleteChat(opener) {
   try {
     await api.request("DELETE", `/chats/${encodeURIComponent(chat.id)}`);
     state.chats = state.chats.filter((c) => c.id !== chat.id);
-    if (state.live?.chatId === chat.id) forgetRun();
+    if (savedRun()?.chatId === chat.id) forgetRun();
+    leaveLive();
     showNoChat();
   } catch (error) {
     ui.formError.textContent = describe(error);
   }
 }
 
-async function openChat(chatId, resume = null) {
-  if (state.live && !state.live.finished && state.live.chatId !== chatId) return;
+async function openChat(chatId) {
+  leaveLive();
+  const saved = savedRun();
+  const resume = saved && saved.chatId === chatId ? saved : null;
   const history = await api.get(`/chats/${encodeURIComponent(chatId)}?limit=200`);
   state.chat = history.chat;
   sessionStorage.setItem(CHAT_KEY, chatId);
