@@ -447,3 +447,42 @@ def test_a_failed_answer_shows_its_code_and_can_be_asked_again(browser, site):
     log = site.server.log.read_text(errors="replace")
     assert user.token not in log and "Bearer" not in log
     assert js(driver, "return sessionStorage.getItem('azd.jwt')") not in log
+
+
+def test_chats_rename_delete_and_switching_away_mid_answer(browser, site):
+    """Leaving a chat while its answer is written and coming back re-attaches to the run; a chat
+    is renamed and deleted from the page (the deletion confirmed in a dialog)."""
+    driver = browser
+    user = site.user("web-chats")
+    sign_in(driver, site, user)
+    new_chat_with_demo(driver, site)
+    ask(driver)
+    wait(driver, lambda d: len((answer_state(d) or {}).get("text", "")) > 20)
+    first = js(driver, "return sessionStorage.getItem('azd.chat')")
+    driver.find_element(By().CSS_SELECTOR, "button.new-chat").click()  # away, mid-answer
+    wait(driver, lambda d: js(d, "return sessionStorage.getItem('azd.chat')") not in (None, first))
+    second = js(driver, "return sessionStorage.getItem('azd.chat')")
+    assert not driver.find_elements(By().CSS_SELECTOR, ".message.assistant")
+    driver.find_element(By().CSS_SELECTOR, f"button.chat-item[data-chat='{first}']").click()
+    final = wait_answer(driver)
+    history = requests.get(f"{site.url}/chats/{first}", headers=site.access(user), timeout=10)
+    stored = history.json()["messages"]
+    assert [m["role"] for m in stored] == ["user", "assistant"]
+    assert "Кладовая 107" in final["text"] and "DEMO-PLAN-001" in final["text"]
+
+    chats = driver.find_elements(By().CSS_SELECTOR, "button.chat-item")
+    assert [c.get_attribute("data-chat") for c in chats][:2] == [first, second]  # newest first
+    driver.find_element(By().XPATH, "//button[normalize-space()='Переименовать']").click()
+    field = driver.find_element(By().CSS_SELECTOR, ".rename-form input")
+    field.clear()
+    field.send_keys("Кладовая, 1-й этаж" + keys().ENTER)
+    wait(driver, lambda d: d.find_element(By().ID, "chat-title").text == "Кладовая, 1-й этаж")
+    listed = driver.find_element(By().CSS_SELECTOR, f"button.chat-item[data-chat='{first}']")
+    assert "Кладовая, 1-й этаж" in listed.text
+
+    driver.find_element(By().XPATH, "//button[normalize-space()='Удалить']").click()
+    wait(driver, lambda d: dialog(d))
+    driver.find_element(By().CSS_SELECTOR, "dialog[open] button.danger").click()
+    wait(driver, lambda d: not d.find_elements(By().CSS_SELECTOR, f"[data-chat='{first}']"))
+    gone = requests.get(f"{site.url}/chats/{first}", headers=site.access(user), timeout=10)
+    assert gone.status_code == 404
