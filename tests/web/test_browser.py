@@ -486,3 +486,77 @@ def test_chats_rename_delete_and_switching_away_mid_answer(browser, site):
     wait(driver, lambda d: not d.find_elements(By().CSS_SELECTOR, f"[data-chat='{first}']"))
     gone = requests.get(f"{site.url}/chats/{first}", headers=site.access(user), timeout=10)
     assert gone.status_code == 404
+
+
+def test_markdown_renderer_and_sse_parser_in_the_browser(browser, site):
+    """The page's own modules, loaded as the page loads them: Markdown is rendered with its
+    subset and nothing else (no HTML, only http(s) links); the SSE parser copes with events
+    split anywhere, CRLF, comments and multi-line data."""
+    driver = browser
+    open_page(driver, site)
+    base = driver.find_element(By().ID, "app").get_attribute("data-assets")
+    result = driver.execute_async_script(
+        """const [base, done] = arguments;
+        Promise.all([import(base + '/markdown.js'), import(base + '/sse.js')]).then(([md, sse]) => {
+          const render = (text) => {
+            const div = document.createElement('div');
+            div.append(md.renderMarkdown(text, {citation: (id) => {
+              const b = document.createElement('button'); b.className = 'cite';
+              b.textContent = id; return b; }}));
+            return div;
+          };
+          const out = {};
+          let d = render('# Заголовок\\n\\nАбзац **жирный** и *курсив*, `<код>`.\\n' +
+                         'Вторая строка [#AB-1].');
+          out.heading = d.querySelector('h3')?.textContent;
+          out.paragraphs = d.querySelectorAll('p').length;
+          out.inline = [...d.querySelectorAll('strong, em, code, br, button.cite')]
+              .map(e => e.tagName + ':' + e.textContent);
+          d = render('- один\\n- два\\n  - вложенный\\n\\n1. первый\\n2. второй');
+          out.lists = [...d.querySelectorAll('ul, ol')].map(l => l.tagName + l.children.length);
+          out.nested = d.querySelector('ul li ul li')?.textContent;
+          d = render('| Лист | Название |\\n|---|---|\\n| 1 | План |\\n| 2 | Разрез |');
+          out.table = [...d.querySelectorAll('th, td')].map(c => c.textContent);
+          d = render('```\\n<script>x()</script>\\n```\\n> цитата');
+          out.code = d.querySelector('pre code')?.textContent;
+          out.quote = d.querySelector('blockquote')?.textContent;
+          d = render('[ok](https://example.com/a?b=1) [no](javascript:alert(1)) ' +
+                     '[rel](/chats) [data](data:text/html,x) https://example.org/x.');
+          out.links = [...d.querySelectorAll('a')].map(a => [a.href, a.rel, a.target]);
+          out.linkText = d.textContent;
+          d = render('<img src=x onerror=alert(1)><script>alert(1)</script>');
+          out.elements = d.querySelectorAll('*').length;
+          const parser = new sse.SSEParser();
+          const events = [];
+          const pieces = ['id: 1\\r', '\\nevent: llm_token\\r\\ndata: {"a"', ':1}\\r\\n\\r\\n',
+                          ': ping\\n\\n', 'id: 2\\nevent: x\\ndata: one\\ndata: two\\n', '\\n'];
+          for (const piece of pieces)
+            events.push(...parser.feed(piece));
+          out.events = events;
+          done(out);
+        }, (e) => done({error: String(e)}));""",
+        base,
+    )
+    assert "error" not in result, result
+    assert result["heading"] == "Заголовок" and result["paragraphs"] == 1  # lines joined by <br>
+    assert result["inline"] == [
+        "STRONG:жирный",
+        "EM:курсив",
+        "CODE:<код>",
+        "BR:",
+        "BUTTON:AB-1",
+    ]
+    assert result["lists"] == ["UL2", "UL1", "OL2"] and result["nested"] == "вложенный"
+    assert result["table"] == ["Лист", "Название", "1", "План", "2", "Разрез"]
+    assert result["code"] == "<script>x()</script>" and result["quote"] == "цитата"
+    assert result["links"] == [
+        ["https://example.com/a?b=1", "noopener noreferrer nofollow", "_blank"],
+        ["https://example.org/x", "noopener noreferrer nofollow", "_blank"],
+    ]
+    assert "[no](javascript:alert(1))" in result["linkText"]
+    assert "[data](data:text/html,x)" in result["linkText"]
+    assert result["elements"] == 1  # one paragraph of text, no element from the markup
+    assert result["events"] == [
+        {"id": "1", "event": "llm_token", "data": '{"a":1}'},
+        {"id": "2", "event": "x", "data": "one\ntwo"},
+    ]
