@@ -12,7 +12,7 @@ import requests
 
 from tests.web.conftest import DESKTOP, MOBILE, Site, WebUser, screenshot
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 QUESTION = "Какая площадь кладовой 107 на плане этажа?"
 ANSWER_TIMEOUT = 60
