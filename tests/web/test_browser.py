@@ -560,3 +560,45 @@ def test_markdown_renderer_and_sse_parser_in_the_browser(browser, site):
         {"id": "1", "event": "llm_token", "data": '{"a":1}'},
         {"id": "2", "event": "x", "data": "one\ntwo"},
     ]
+
+
+def test_question_options_mode_role_and_an_attached_file(browser, site, tmp_path):
+    """Mode and role are the user's settings (saved through PATCH /me/settings); a file is
+    uploaded at once and attached to the next question."""
+    role = site.server.flask(
+        "roles", "add", "Конструктор", "--content", "Отвечай как инженер-конструктор."
+    )
+    assert role.returncode == 0, role.stderr
+    driver = browser
+    user = site.user("web-options")
+    sign_in(driver, site, user)
+    driver.find_element(By().CSS_SELECTOR, ".options summary").click()
+    from selenium.webdriver.support.ui import Select
+
+    Select(driver.find_element(By().ID, "mode")).select_by_value("complex")
+    Select(driver.find_element(By().ID, "role")).select_by_visible_text("Конструктор")
+
+    def settings() -> dict:
+        me = requests.get(f"{site.url}/me", headers=site.access(user), timeout=10)
+        return me.json()["settings"]
+
+    wait(driver, lambda d: settings()["selected_role_prompt_id"] is not None)
+    assert settings()["model_profile"] == "complex"
+
+    note = tmp_path / "замечания.txt"
+    note.write_text("Проверить толщину стены по оси А.", encoding="utf-8")
+    driver.find_element(By().ID, "file").send_keys(str(note))
+    chip = wait(driver, lambda d: d.find_elements(By().CSS_SELECTOR, ".settings .chip"))
+    assert "замечания.txt" in chip[0].text
+
+    driver.refresh()  # the settings come back from the server
+    chosen = (
+        "const mode = document.getElementById('mode'), role = document.getElementById('role');"
+        "return [mode.value, role.selectedOptions[0] && role.selectedOptions[0].textContent];"
+    )
+    wait(
+        driver,
+        lambda d: d.find_elements(By().ID, "role") and js(d, chosen)[0] == "complex",
+        message="the mode did not come back",
+    )
+    assert js(driver, chosen) == ["complex", "Конструктор"]

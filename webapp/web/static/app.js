@@ -102,7 +102,7 @@ async function showApp() {
 function buildLayout() {
   ui.user = h("span", { class: "user" });
   const header = h("header", { class: "top" },
-    h("a", { class: "skip", href: "#question" }, T.question),
+    h("a", { class: "skip", href: "#question" }, T.skipToQuestion),
     h("h1", {}, T.appTitle), ui.user,
     h("button", { type: "button", class: "link-button", onClick: async () => { forgetRun(); sessionStorage.removeItem(CHAT_KEY); await api.signOut(); showSignIn(); } }, T.signOut));
 
@@ -113,7 +113,7 @@ function buildLayout() {
     ui.chatList);
 
   ui.chatHead = h("div", { class: "chat-head" });
-  ui.messages = h("section", { class: "messages", "aria-label": T.chats });
+  ui.messages = h("section", { class: "messages", "aria-label": T.messages });
   ui.composer = buildComposer();
   const main = h("main", { class: "main", id: "main" }, ui.chatHead, ui.messages, ui.composer);
   replace(root, header, h("div", { class: "layout" }, nav, main));
