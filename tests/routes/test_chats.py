@@ -7,6 +7,7 @@ import uuid
 import pytest
 
 from tests.support.chat_session import parse_sse
+from tests.support.links import fetch
 
 CHAT_NOT_FOUND = "chat_not_found"
 
@@ -299,5 +300,5 @@ def test_history_carries_each_answers_citations_with_fresh_image_links(client, a
     assert plan["page_number"] == 4 and plan["sheet"] == "2" and plan["document_id"] == demo
     rendered = {i["url"] for i in question["images"] if i["description"] == "DEMO-PLAN-001"}
     assert plan["images"] and set(plan["images"]) == rendered
-    image = client.get(plan["images"][0].replace("http://localhost", ""))
-    assert image.status_code == 200 and image.data[:4] == b"\x89PNG"
+    status, body, _ = fetch(client, plan["images"][0])
+    assert status == 200 and body[:4] == b"\x89PNG"
