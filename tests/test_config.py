@@ -71,6 +71,8 @@ def test_production_refuses_weak_jwt_secret_where_it_is_used(tmp_path, secret):
         ({"DEBUG": "perhaps"}, "DEBUG"),
         ({"CHAT_DB": "mysql"}, "CHAT_DB"),
         ({"MEDIA_RESOLUTION": "4k"}, "MEDIA_RESOLUTION"),
+        ({"LOCAL_TOKEN_DELAY": "-1"}, "LOCAL_TOKEN_DELAY"),
+        ({"LOCAL_TOKEN_DELAY": "60"}, "LOCAL_TOKEN_DELAY"),
     ],
 )
 def test_bad_values_are_named(tmp_path, env, message):

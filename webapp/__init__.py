@@ -19,7 +19,7 @@ def create_app(overrides: Mapping[str, Any] | None = None):
     from dotenv import load_dotenv
     from flask_cors import CORS
 
-    from webapp import cli, errors, metrics, requestlog, routes, stores
+    from webapp import cli, errors, metrics, requestlog, routes, stores, web
     from webapp.accounts import cli as roles_cli
     from webapp.auth import cli as users_cli
     from webapp.auth import guard, jwt
@@ -80,6 +80,7 @@ def create_app(overrides: Mapping[str, Any] | None = None):
     metrics.init_app(app)
     runs_manager.init_app(app, answer_question)
     routes.init_app(app)
+    web.init_app(app)  # the page at / for browsers, and its static files
     cli.init_app(app)
     users_cli.init_app(app)
     roles_cli.init_app(app)

@@ -125,6 +125,13 @@ SECTIONS: list[tuple[str, list[Setting]]] = [
         "Language model",
         _s("LLM_PROVIDER", str, "", "local or gemini (default: gemini when a key is set)."),
         _s(
+            "LOCAL_TOKEN_DELAY",
+            float,
+            0.0,
+            "Seconds the offline engine waits after each token (demos and browser tests watch "
+            "an answer being written).",
+        ),
+        _s(
             "DEFAULT_GEMINI_API_KEY",
             str,
             "",
@@ -393,6 +400,10 @@ def validate(values: dict[str, Any]) -> None:
     for name in ("MAX_FILE_SIZE_MB", "MAX_JSON_BODY_MB"):
         if values[name] < 1:
             raise ConfigError(f"{name} must be at least 1, not {values[name]}")
+    if not 0 <= values["LOCAL_TOKEN_DELAY"] <= 10:
+        raise ConfigError(
+            f"LOCAL_TOKEN_DELAY must be 0 to 10 seconds, not {values['LOCAL_TOKEN_DELAY']}"
+        )
 
 
 def signing_secret(values: Mapping[str, Any]) -> str:

@@ -183,7 +183,7 @@ def build_release_archive(source: Path, target: Path) -> str:
     Returns a short digest of its content, used as the release name.
     """
     skip_dirs = {".venv", ".venv-deploy", "var", ".git", "__pycache__", ".pytest_cache",
-                 ".mypy_cache", ".ruff_cache", "node_modules", ".vagrant"}
+                 ".mypy_cache", ".ruff_cache", "node_modules", ".vagrant", ".cache"}
     digest = hashlib.sha256()
     with tarfile.open(target, "w:gz") as archive:
         for directory, dirs, files in os.walk(source):

@@ -124,6 +124,21 @@ def test_health_over_https_with_acme_certificate(converged: Converged) -> None:
     assert live.startswith(f"/etc/letsencrypt/archive/{DOMAIN}/"), live
 
 
+def test_web_page_over_https_with_static_files_from_nginx(converged: Converged) -> None:
+    converged.require_converged()
+    ca = str(converged.acme_root())
+    page = converged.client(path="/", ca=ca, headers={"Accept": "text/html"})
+    assert page["status"] == 200 and page["headers"]["content-type"].startswith("text/html")
+    assert '<div id="app"' in page["body"], page["body"][:500]
+    assert "script-src 'self'" in page["headers"]["content-security-policy"]
+    script = re.search(r'src="(/static/web/[0-9a-f]{12}/app\.js)"', page["body"])
+    assert script, page["body"][:500]
+    module = converged.client(path=script.group(1), ca=ca)
+    assert module["status"] == 200 and "import" in module["body"]
+    assert "immutable" in module["headers"]["cache-control"]
+    assert "x-request-id" not in module["headers"]  # nginx served it, not the app
+
+
 def test_http_redirects_to_https_except_acme(converged: Converged) -> None:
     converged.require_converged()
     redirect = converged.client(scheme="http", path="/health?x=1")

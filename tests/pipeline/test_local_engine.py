@@ -122,3 +122,16 @@ def test_questions_that_match_nothing_get_a_clear_answer(make_session):
         f"/chats/{session.chat_id}/messages", json={"content": "x" * 20001}, headers=session.headers
     )
     assert too_long.status_code == 422 and "20000" in json.dumps(too_long.json)
+
+
+def test_offline_engine_takes_its_token_delay_from_the_settings(app):
+    """LOCAL_TOKEN_DELAY slows the offline engine so a page can be watched writing an answer."""
+    from webapp.llm.local import LocalEngine
+    from webapp.pipeline.engines import engine_for
+
+    user = {"id": "u1", "username": "alice"}
+    with app.app_context():
+        assert engine_for(user).token_delay == 0.0
+        app.config["LOCAL_TOKEN_DELAY"] = 0.25
+        engine = engine_for(user)
+    assert isinstance(engine, LocalEngine) and engine.token_delay == 0.25

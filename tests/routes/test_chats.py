@@ -7,6 +7,7 @@ import uuid
 import pytest
 
 from tests.support.chat_session import parse_sse
+from tests.support.links import fetch
 
 CHAT_NOT_FOUND = "chat_not_found"
 
@@ -248,3 +249,56 @@ def test_delete_hides_at_once(client, alice):
 def test_unknown_chat_ids(client, alice, chat_id):
     _error(client.get(f"/chats/{chat_id}", headers=alice.headers), 404, CHAT_NOT_FOUND)
     _error(_message(client, alice, chat_id), 404, CHAT_NOT_FOUND)
+
+
+def test_rename_chat(client, alice, bob, make_user):
+    """Owners rename their chats (a blank title becomes the default, as on creation); the list
+    keeps its order; others get 404, an admin 403 (renaming is a write), bad input 422."""
+    first = _chat(client, alice, title="Первый")
+    second = _chat(client, alice, title="Второй", description="о кладке")
+    url = f"/chats/{first['id']}"
+    renamed = client.patch(url, json={"title": "  Кладка 1-го этажа "}, headers=alice.headers)
+    assert renamed.status_code == 200, renamed.json
+    assert renamed.json["title"] == "Кладка 1-го этажа" and renamed.json["id"] == first["id"]
+    assert client.get(url, headers=alice.headers).json["title"] == "Кладка 1-го этажа"
+    listed = client.get("/chats", headers=alice.headers).json
+    assert [c["id"] for c in listed] == [second["id"], first["id"]]  # not bumped by the rename
+
+    same = client.patch(url, json={}, headers=alice.headers)
+    assert same.status_code == 200 and same.json["title"] == "Кладка 1-го этажа"
+    blank = client.patch(url, json={"title": " ", "description": "план"}, headers=alice.headers)
+    assert (blank.json["title"], blank.json["description"]) == ("Новый чат", "план")
+
+    _error(client.patch(url, json={"title": "x"}, headers=bob.headers), 404, CHAT_NOT_FOUND)
+    admin = make_user("root", role="admin")
+    _error(client.patch(url, json={"title": "x"}, headers=admin.headers), 403, "not_chat_owner")
+    _error(
+        client.patch(url, json={"title": "x" * 501}, headers=alice.headers), 422, "validation_error"
+    )
+    assert client.patch(url, json={"title": "x"}).status_code == 401
+    missing = f"/chats/{uuid.uuid4()}"
+    _error(client.patch(missing, json={"title": "x"}, headers=alice.headers), 404, CHAT_NOT_FOUND)
+
+
+def test_history_carries_each_answers_citations_with_fresh_image_links(client, alice, demo):
+    """A page shows an old answer as it was streamed: its citations (block, page, sheet) and
+    the images rendered of each cited block, linked anew."""
+    chat = _chat(client, alice)
+    asked = _message(
+        client, alice, chat["id"], "Какая площадь кладовой 107?", attached_document_ids=[demo]
+    )
+    assert asked.status_code == 201
+    events = _stream(client, alice, chat["id"])
+    final = next(data for _, name, data in events if name == "llm_final")
+    messages = client.get(f"/chats/{chat['id']}", headers=alice.headers).json["messages"]
+    question, answer = messages
+    assert question["citations"] == []
+    assert [c["block_id"] for c in answer["citations"]] == [
+        c["block_id"] for c in final["citations"]
+    ]
+    plan = next(c for c in answer["citations"] if c["block_id"] == "DEMO-PLAN-001")
+    assert plan["page_number"] == 4 and plan["sheet"] == "2" and plan["document_id"] == demo
+    rendered = {i["url"] for i in question["images"] if i["description"] == "DEMO-PLAN-001"}
+    assert plan["images"] and set(plan["images"]) == rendered
+    status, body, _ = fetch(client, plan["images"][0])
+    assert status == 200 and body[:4] == b"\x89PNG"

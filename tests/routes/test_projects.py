@@ -154,3 +154,29 @@ def test_document_results_errors(client, alice, tree):
     assert folder.status_code == 400 and folder.json["error"] == "not_a_document"
     anonymous = client.get(f"/projects/documents/{tree['ar']['id']}/results")
     assert anonymous.status_code == 401 and anonymous.json["error"] == "missing_token"
+
+
+def test_document_block(client, alice, demo):
+    """A citation [#ID] opens its block: text, kind, page and sheet, read from the document."""
+    url = f"/projects/documents/{demo}/blocks/DEMO-PLAN-001"
+    body = client.get(url, headers=alice.headers).json
+    assert body["block_id"] == "DEMO-PLAN-001" and body["document_id"] == demo
+    assert (body["kind"], body["page_number"], body["sheet"]) == ("image", 4, "2")
+    assert "Кладовая 107" in body["text"] and body["heading"]
+    assert "01_25-ДМ-АР.pdf" in body["document_name"]
+    # ids are matched as answers write them
+    lower = client.get(f"/projects/documents/{demo}/blocks/demo-plan-001", headers=alice.headers)
+    assert lower.status_code == 200 and lower.json["block_id"] == "DEMO-PLAN-001"
+
+
+def test_document_block_errors(client, alice, tree, demo):
+    unknown = client.get(f"/projects/documents/{demo}/blocks/NOPE-1", headers=alice.headers)
+    assert unknown.status_code == 404 and unknown.json["error"] == "block_not_found"
+    missing = client.get(f"/projects/documents/{uuid.uuid4()}/blocks/X", headers=alice.headers)
+    assert missing.status_code == 404 and missing.json["error"] == "document_not_found"
+    folder = client.get(
+        f"/projects/documents/{tree['project']['id']}/blocks/X", headers=alice.headers
+    )
+    assert folder.status_code == 400 and folder.json["error"] == "not_a_document"
+    anonymous = client.get(f"/projects/documents/{demo}/blocks/DEMO-PLAN-001")
+    assert anonymous.status_code == 401 and anonymous.json["error"] == "missing_token"

@@ -75,6 +75,15 @@ def test_chats_and_messages(chat_store):
     assert [m["id"] for m in chat_store.list_messages(a["id"], 10)] == ids
     assert [m["id"] for m in chat_store.list_messages(a["id"], 2)] == ids[2:]
     assert [m["id"] for m in chat_store.list_messages(a["id"], 2, before=ids[2])] == ids[:2]
+    before = chat_store.get_chat(b["id"])
+    chat_store.rename_chat(b["id"], {"title": "B2"})
+    chat_store.rename_chat(b["id"], {"description": None})
+    chat_store.rename_chat(b["id"], {})
+    renamed = chat_store.get_chat(b["id"])
+    assert (renamed["title"], renamed["description"]) == ("B2", None)
+    assert renamed["updated_at"] == before["updated_at"]  # a rename keeps the list's order
+    with pytest.raises(ValueError):
+        chat_store.rename_chat(b["id"], {"user_id": "other"})
     chat_store.hide_chat(a["id"])
     assert chat_store.get_chat(a["id"]) is None
     assert [c["id"] for c in chat_store.list_chats("u", 10)] == [b["id"]]

@@ -89,6 +89,7 @@ def test_id_guards_take_keywords_and_check_arguments_first(chat):
         assert chat.update_run(bad, status="failed") is None
         chat.touch_chat(bad)
         chat.hide_chat(bad)
+        chat.rename_chat(bad, {"title": "x"})
         chat.update_deletion(bad, status="done")
         with pytest.raises(ValueError):
             chat.update_user(bad, username="x")

@@ -48,21 +48,61 @@ def create_chat(user: Row, title: str | None, description: str | None) -> Row:
     return chat_out(chat_db().create_chat(user["username"], title, description))
 
 
+def rename_chat(user: Row, chat_id: str, changes: Row) -> Row:
+    """Change the title and/or description (its owner only, like any write into a chat); a blank
+    title becomes «Новый чат», as when the chat was made."""
+    writable_chat(user, chat_id)
+    fields = {k: changes[k] for k in ("title", "description") if k in changes}
+    if "title" in fields:
+        fields["title"] = (fields["title"] or "").strip() or DEFAULT_TITLE
+    chat_db().rename_chat(chat_id, fields)
+    return chat_out(owned_chat(user, chat_id))
+
+
 def list_chats(user: Row, limit: int) -> list[Row]:
     return [chat_out(c) for c in chat_db().list_chats(user["username"], limit)]
 
 
 def messages_out(messages: list[Row]) -> list[Row]:
-    """Messages in the client's shape, each with its images (one query for all of them)."""
+    """Messages in the client's shape, each with its images (one query for all of them) and,
+    for answers, their checked citations."""
     images = message_images([m["id"] for m in messages])
-    return [
-        {
-            **{k: m.get(k) for k in MESSAGE_FIELDS},
-            "message_type": m.get("message_type") or "text",
-            "images": images.get(m["id"], []),
-        }
-        for m in messages
-    ]
+    out = []
+    question_images: list[Row] = []
+    for m in messages:
+        own = images.get(m["id"], [])
+        if m.get("role") == "user":
+            question_images = own
+        out.append(
+            {
+                **{k: m.get(k) for k in MESSAGE_FIELDS},
+                "message_type": m.get("message_type") or "text",
+                "images": own,
+                "citations": _citations(m, question_images),
+            }
+        )
+    return out
+
+
+def _citations(message: Row, question_images: list[Row]) -> list[Row]:
+    """An answer's citations as its run checked them. Their image links are made anew from the
+    images rendered for the question (a run stores its renders with the question it answers),
+    since the links stored with the answer expire; a citation whose question is not on this page
+    of the history keeps the stored ones."""
+    metadata = message.get("metadata") or {}
+    stored = metadata.get("citations") if isinstance(metadata, dict) else None
+    if message.get("role") != "assistant" or not isinstance(stored, list):
+        return []
+    fresh: dict[str, list[str]] = {}
+    for image in question_images:
+        if image.get("description") and image.get("url"):
+            fresh.setdefault(image["description"], []).append(image["url"])
+    citations = []
+    for citation in stored:
+        if isinstance(citation, dict) and citation.get("block_id"):
+            urls = fresh.get(citation["block_id"]) if question_images else None
+            citations.append({**citation, "images": urls or citation.get("images") or []})
+    return citations
 
 
 def history(user: Row, chat_id: str, limit: int, before: str | None) -> Row:

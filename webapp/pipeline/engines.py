@@ -25,7 +25,7 @@ def engine_for(user: Row) -> LLMEngine:
             from webapp.llm.gemini import GeminiEngine
 
             return GeminiEngine.from_config(config, key)
-    return LocalEngine()
+    return LocalEngine(token_delay=config["LOCAL_TOKEN_DELAY"])
 
 
 def dialog_logger(chat_id: str):

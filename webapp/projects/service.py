@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from webapp.documents.model import Block
+from webapp.documents.outline import block_heading
+from webapp.documents.sources import SourceError, load_node
 from webapp.errors import APIError
 from webapp.links import object_url
+from webapp.offhub import run_blocking
 from webapp.stores import projects_db
 from webapp.stores.chatdb.base import Row
 from webapp.stores.projectsdb.base import DOCUMENT_RESULT_TYPES, NODE_TYPES
@@ -66,13 +70,7 @@ def search(query: str | None, client_id: str | None, limit: int) -> list[Row]:
 
 
 def document_results(document_id: str) -> Row:
-    node = projects_db().get_node(document_id)
-    if node is None:
-        raise APIError(404, "Document not found.", "document_not_found")
-    if node["node_type"] != "document":
-        raise APIError(
-            400, f"Node {document_id} is a {node['node_type']}, not a document.", "not_a_document"
-        )
+    _document_node(document_id)
     files = []
     for row in projects_db().list_files([document_id], DOCUMENT_RESULT_TYPES + ("crops_folder",)):
         files.append(
@@ -90,3 +88,43 @@ def document_results(document_id: str) -> Row:
             }
         )
     return {"document_node_id": document_id, "files": files}
+
+
+def _document_node(document_id: str) -> Row:
+    node = projects_db().get_node(document_id)
+    if node is None:
+        raise APIError(404, "Document not found.", "document_not_found")
+    if node["node_type"] != "document":
+        raise APIError(
+            400, f"Node {document_id} is a {node['node_type']}, not a document.", "not_a_document"
+        )
+    return node
+
+
+def document_block(document_id: str, block_id: str) -> Row:
+    """One block of a document as a reader checks a citation against it: its text, page, sheet
+    and kind. The document is parsed (once per process, then cached) off the gevent hub."""
+    node = _document_node(document_id)
+    try:
+        loaded = run_blocking(load_node, document_id, node)
+    except SourceError as exc:
+        raise APIError(404, f"Document cannot be read: {exc}.", "document_not_found") from None
+    block = loaded.document.get(block_id)
+    if block is None:
+        raise APIError(404, f"No block {block_id} in this document.", "block_not_found")
+    return _block_out(document_id, loaded.name, block)
+
+
+def _block_out(document_id: str, name: str, block: Block) -> Row:
+    return {
+        "document_id": document_id,
+        "document_name": name,
+        "block_id": block.id,
+        "kind": block.kind,
+        "page_number": block.page,
+        "sheet": block.sheet,
+        "sheet_name": block.sheet_name,
+        "heading": block_heading(block),
+        "text": block.text,
+        "links": list(block.links),
+    }

@@ -11,6 +11,7 @@ from webapp.routes.schemas import (
     ChatHistoryOut,
     ChatIn,
     ChatOut,
+    ChatPatch,
     ChatsQuery,
     DeleteOut,
     HistoryQuery,
@@ -55,6 +56,21 @@ def list_chats(query: dict):
 def get_chat(chat_id: str, query: dict):
     """The chat (its fields, and again as `chat`) with its newest messages in order."""
     return service.history(current_user(), chat_id, query["limit"], query.get("before"))
+
+
+@bp.patch("/chats/<chat_id>")
+@protected
+@bp.input(ChatPatch, arg_name="body")
+@bp.output(ChatOut)
+@bp.doc(
+    responses={
+        **NOT_FOUND,
+        403: "User blocked or inactive, or an admin renaming another user's chat",
+    }
+)
+def rename_chat(chat_id: str, body: dict):
+    """Rename a chat or change its description (its owner only); `{}` changes nothing."""
+    return service.rename_chat(current_user(), chat_id, body)
 
 
 @bp.delete("/chats/<chat_id>")

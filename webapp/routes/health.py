@@ -33,7 +33,8 @@ def ready():
 @bp.get("/")
 @bp.output(Root)
 def index():
-    """Where to find the docs and the health check."""
+    """Where to find the docs and the health check (a browser that prefers `text/html` gets the
+    web page here instead)."""
     return {
         "service": "AIZoomDoc Server",
         "version": __version__,

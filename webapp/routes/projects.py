@@ -6,7 +6,13 @@ from apiflask import APIBlueprint
 
 from webapp.projects import service
 from webapp.routes.common import AUTH_RESPONSES, protected
-from webapp.routes.schemas import DocumentResultsOut, SearchQuery, TreeNodeOut, TreeQuery
+from webapp.routes.schemas import (
+    BlockOut,
+    DocumentResultsOut,
+    SearchQuery,
+    TreeNodeOut,
+    TreeQuery,
+)
 
 bp = APIBlueprint("projects", __name__, tag="Projects")
 
@@ -50,3 +56,19 @@ def search(query: dict):
 def results(document_id: str):
     """A document's OCR results (markdown, blocks index, OCR HTML…) with fetchable URLs."""
     return service.document_results(document_id)
+
+
+@bp.get("/projects/documents/<document_id>/blocks/<block_id>")
+@protected
+@bp.output(BlockOut)
+@bp.doc(
+    responses={
+        **AUTH_RESPONSES,
+        400: "Not a document (or more than 100 query parameters)",
+        404: "Unknown document or block, or a document whose files cannot be read",
+    }
+)
+def block(document_id: str, block_id: str):
+    """One block of a document: its text, kind, page and sheet (what a citation `[#ID]` points
+    at). Block ids are matched as answers write them (case and look-alike letters tolerated)."""
+    return service.document_block(document_id, block_id)

@@ -140,6 +140,13 @@ class ChatIn(Input):
     description = text(allow_none=True, max_length=5000)
 
 
+class ChatPatch(Input):
+    """Any of the two; a blank or null title becomes «Новый чат» (as on creation)."""
+
+    title = text(allow_none=True, max_length=500)
+    description = text(allow_none=True, max_length=5000)
+
+
 class ChatOut(Schema):
     id = String()
     title = String()
@@ -168,6 +175,20 @@ class ImageOut(Schema):
     url = String(allow_none=True)
 
 
+class CitationOut(Schema):
+    """A block an answer cites, as the run checked it."""
+
+    block_id = String()
+    kind = String(metadata={"description": "text_block, image_block or roi"})
+    document = String(allow_none=True)
+    document_id = String(allow_none=True)
+    page_number = Integer(allow_none=True)
+    sheet = String(allow_none=True)
+    verified = Boolean(allow_none=True)
+    quote = String(allow_none=True)
+    images = List(String(), metadata={"description": "Links to the images rendered of it"})
+
+
 class ChatMessageOut(Schema):
     id = String()
     chat_id = String()
@@ -176,6 +197,10 @@ class ChatMessageOut(Schema):
     message_type = String()
     created_at = String()
     images = List(Nested(ImageOut))
+    citations = List(
+        Nested(CitationOut),
+        metadata={"description": "An answer's checked citations (empty for questions)"},
+    )
 
 
 class PostedMessageOut(ChatMessageOut):
@@ -343,6 +368,19 @@ class DocumentFileOut(NodeFileOut):
 class DocumentResultsOut(Schema):
     document_node_id = String()
     files = List(Nested(DocumentFileOut))
+
+
+class BlockOut(Schema):
+    document_id = String()
+    document_name = String()
+    block_id = String()
+    kind = String(metadata={"description": "text, image or table"})
+    page_number = Integer(allow_none=True)
+    sheet = String(allow_none=True)
+    sheet_name = String(allow_none=True)
+    heading = String(metadata={"description": "One line saying what the block is about"})
+    text = String(metadata={"description": "The block's markdown as in document.md"})
+    links = List(String(), metadata={"description": "Blocks this one refers to"})
 
 
 # --- stream -----------------------------------------------------------------------------------

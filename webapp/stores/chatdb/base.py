@@ -122,6 +122,17 @@ def stamped(fields: dict[str, Any]) -> Row:
     return {**fields, "updated_at": utcnow()}
 
 
+CHAT_RENAMABLE = ("title", "description")
+
+
+def chat_renames(fields: dict[str, Any]) -> Row:
+    """The fields a rename may change; any other name is a programming error."""
+    unknown = set(fields) - set(CHAT_RENAMABLE)
+    if unknown:
+        raise ValueError(f"a chat rename cannot change {sorted(unknown)}")
+    return dict(fields)
+
+
 class Conflict(Exception):
     """A unique value is taken (a username; a second active run for one chat)."""
 
@@ -235,6 +246,11 @@ class ChatStore(ABC):
     @abstractmethod
     def touch_chat(self, chat_id: str) -> None:
         """Mark the chat as active now (bumps `updated_at`)."""
+
+    @abstractmethod
+    def rename_chat(self, chat_id: str, fields: dict[str, Any]) -> None:
+        """Change the chat's `title` and/or `description` (not its `updated_at`: renaming is not
+        activity, so the chat keeps its place in the list)."""
 
     @abstractmethod
     def hide_chat(self, chat_id: str) -> None:

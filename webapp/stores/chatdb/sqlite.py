@@ -168,6 +168,9 @@ class SQLiteChatStore(SQLiteStore, ChatStore):
     def touch_chat(self, chat_id: str) -> None:
         self._update("chats", chat_id, base.stamped({}))
 
+    def rename_chat(self, chat_id: str, fields: dict[str, Any]) -> None:
+        self._update("chats", chat_id, base.chat_renames(fields))
+
     def hide_chat(self, chat_id: str) -> None:
         with self.db.write() as conn:
             conn.execute(

@@ -236,6 +236,12 @@ class SupabaseChatStore(ChatStore):
         self._update("chats", chat_id, base.stamped({}))
 
     @only_ids("chat_id")
+    def rename_chat(self, chat_id: str, fields: dict[str, Any]) -> None:
+        changes = base.chat_renames(fields)
+        if changes:
+            self._table("chats").update(changes, returning="minimal").eq("id", chat_id).execute()
+
+    @only_ids("chat_id")
     def hide_chat(self, chat_id: str) -> None:
         self._table("chats").update(
             {"deleted_at": utcnow(), "is_archived": True}, returning="minimal"
