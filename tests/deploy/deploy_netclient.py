@@ -4,7 +4,7 @@ Usage: python deploy_netclient.py REQUEST_JSON  ->  prints one JSON answer.
 The request names the server name (SNI, Host header and certificate check), the address to
 connect to, the CA file to trust, method, path, headers and body. With "sse": true the body is
 read as an event stream, one read at a time, and the answer lists the events and in how many
-reads they arrived.
+reads they arrived, and "cut": true when the connection broke before the stream's end.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def _connection(request: dict) -> http.client.HTTPConnection:
 
 
 def _read_events(response: http.client.HTTPResponse, limit: int, release_port: int = 0,
-                 ) -> tuple[list[dict], int]:
+                 ) -> tuple[list[dict], int, bool]:
     """Parse SSE events as they arrive; count the reads that completed at least one event.
 
     With release_port, connect to it once the first event has arrived (see deploy_sse_probe).
@@ -39,7 +39,10 @@ def _read_events(response: http.client.HTTPResponse, limit: int, release_port: i
     buffer = b""
     reads_with_events = 0
     while len(events) < limit:
-        chunk = response.read1(65536)
+        try:
+            chunk = response.read1(65536)
+        except (http.client.HTTPException, OSError):  # the server went away mid-stream
+            return events, reads_with_events, True
         if not chunk:
             break
         buffer += chunk
@@ -61,7 +64,7 @@ def _read_events(response: http.client.HTTPResponse, limit: int, release_port: i
                 socket.create_connection(("127.0.0.1", release_port), timeout=10).close()
         if events and events[-1].get("event") in ("completed", "error"):
             break
-    return events, reads_with_events
+    return events, reads_with_events, False
 
 
 def main() -> None:
@@ -82,7 +85,7 @@ def main() -> None:
         certificate = connection.sock.getpeercert()
         answer["issuer"] = [dict(part) for part in certificate.get("issuer", [])]
     if request.get("sse") and response.status == 200:
-        answer["events"], answer["reads_with_events"] = _read_events(
+        answer["events"], answer["reads_with_events"], answer["cut"] = _read_events(
             response, request.get("limit", 500), request.get("release_port", 0))
     else:
         answer["body"] = response.read().decode("utf-8", "replace")

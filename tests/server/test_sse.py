@@ -216,6 +216,36 @@ def test_killed_worker_leaves_a_failed_run(setup, servers):
     assert [e for _, e, _ in again].count("error") == 1  # closed once, replayed after
 
 
+def test_reattaching_from_a_token_of_a_killed_worker_gets_the_error(setup, servers):
+    """A client resumes from the last id it received, a live-only token's: the dead worker had
+    numbered it past every stored event, and the closing error still comes after it."""
+    server = setup.server(servers)
+    setup.fake.add(slow(delay=0.5, chunk=4))
+    headers = login(server, setup.token)
+    chat_id = question(server, headers, setup.document_id)
+    stream = open_stream(server, headers, chat_id)
+    last = None
+    for seq, event, _ in stream:
+        last = seq
+        if event == "llm_token" and seq > 5:
+            break
+    for pid in server.worker_pids():
+        os.kill(pid, signal.SIGKILL)
+    stream.close()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # gunicorn starts a new worker
+        try:
+            if requests.get(f"{server.url}/health", timeout=1).status_code == 200:
+                break
+        except requests.RequestException:
+            time.sleep(0.2)
+    resumed = list(open_stream(server, headers, chat_id, last_id=last))
+    assert [e for _, e, _ in resumed] == ["error"], resumed
+    assert resumed[0][0] > last and resumed[0][2]["code"] == "run_interrupted"
+    whole = list(open_stream(server, headers, chat_id))
+    assert [e for _, e, _ in whole].count("error") == 1 and whole[-1][1] == "error"
+
+
 PER_WORKER_QUEUE = (
     "slots and the queue are per worker process, and which worker accepts a connection is the "
     "kernel's choice"

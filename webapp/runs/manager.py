@@ -222,12 +222,16 @@ class RunManager:
                     log.warning("heartbeat of run %s failed", run_id, exc_info=True)
 
     # --- following ----------------------------------------------------------------------------
-    def fail_if_stale(self, run: Row) -> Row:
-        """Mark a run whose process died as failed, with its closing error event (once)."""
+    def fail_if_stale(self, run: Row, seen: int = 0) -> Row:
+        """Mark a run whose process died as failed, with its closing error event (once).
+
+        `seen` is the last event the client that follows it has: the dead process numbered its
+        live-only events (tokens) past the stored ones, so the error comes after both, and a
+        client that re-attaches from a token still receives it."""
         if not is_stale(run, self.stale_after) or self.channels.get(run["id"]):
             return run
         events = self.store.list_events(run["id"])
-        seq = (events[-1]["seq"] if events else 0) + 1
+        seq = max(events[-1]["seq"] if events else 0, seen) + 1
         message = "The server restarted while answering; ask again (rerun) to get an answer."
         try:
             self.store.append_event(
@@ -397,7 +401,7 @@ class RunManager:
                         },
                     )
                 return
-            self.fail_if_stale(run)
+            self.fail_if_stale(run, last)
             if time.monotonic() - quiet_since >= heartbeat:
                 quiet_since = time.monotonic()
                 yield None

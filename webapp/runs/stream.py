@@ -105,7 +105,7 @@ def _events(user: Row, chat: Row, args, after: int, base_url: str) -> Iterator[e
             return
         rerun = wants_rerun(args)
         if run is not None:
-            run = manager.fail_if_stale(run)
+            run = manager.fail_if_stale(run, after)
         if run is None or (rerun and run["status"] not in ("queued", "running")):
             if not is_chat_owner(user, chat):  # an admin may follow an answer, not start one
                 yield ev.Event(1, ev.ERROR, {"message": NOT_OWNER_MESSAGE, "code": NOT_OWNER})
