@@ -16,7 +16,7 @@ def test_defaults_are_embedded_backends(tmp_path):
         values["PROJECTS_DB"],
         values["STORAGE"],
         values["LLM_PROVIDER"],
-    ) == ("sqlite", "sqlite", "local", "local")
+    ) == ("sqlite", "sqlite", "local", "auto")
     assert values["EVIDENCE_CACHE_DIR"] == str(tmp_path / "cache")
     assert values["MAX_CONCURRENT_REQUESTS"] == 2 and values["MAX_QUEUE_SIZE"] == 50
     assert values["ACCESS_TOKEN_EXPIRE_MINUTES"] == 60

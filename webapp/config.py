@@ -123,7 +123,13 @@ SECTIONS: list[tuple[str, list[Setting]]] = [
     ),
     _section(
         "Language model",
-        _s("LLM_PROVIDER", str, "", "local or gemini (default: gemini when a key is set)."),
+        _s(
+            "LLM_PROVIDER",
+            str,
+            "",
+            "local, gemini or auto (default: gemini with DEFAULT_GEMINI_API_KEY, else auto: "
+            "Gemini for users who stored their own key, the offline engine for the others).",
+        ),
         _s(
             "LOCAL_TOKEN_DELAY",
             float,
@@ -376,7 +382,7 @@ def derive(values: dict[str, Any]) -> dict[str, Any]:
     )
     values["STORAGE"] = values["STORAGE"] or ("s3" if values["R2_ENDPOINT_URL"] else "local")
     values["LLM_PROVIDER"] = values["LLM_PROVIDER"] or (
-        "gemini" if values["DEFAULT_GEMINI_API_KEY"] else "local"
+        "gemini" if values["DEFAULT_GEMINI_API_KEY"] else "auto"
     )
     for name, setting in SETTINGS.items():  # tables given as text (overrides) are parsed too
         if setting.kind == "table" and isinstance(values[name], str):
@@ -391,7 +397,7 @@ def validate(values: dict[str, Any]) -> None:
         "CHAT_DB": ("sqlite", "supabase"),
         "PROJECTS_DB": ("sqlite", "supabase"),
         "STORAGE": ("local", "s3"),
-        "LLM_PROVIDER": ("local", "gemini"),
+        "LLM_PROVIDER": ("local", "gemini", "auto"),
         "MEDIA_RESOLUTION": ("low", "medium", "high"),
     }
     for name, allowed in choices.items():

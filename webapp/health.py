@@ -56,7 +56,10 @@ def _llm() -> str | None:
     if current_app.config["LLM_PROVIDER"] == "local":
         return "no language model configured: the offline local engine answers"
     if not current_app.config["DEFAULT_GEMINI_API_KEY"]:
-        return "no server Gemini key: only users with their own key get answers"
+        return (
+            "no server Gemini key: users with their own key get Gemini, the others the "
+            "offline local engine"
+        )
     return None
 
 

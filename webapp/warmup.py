@@ -27,8 +27,9 @@ def warm_up(app: Flask) -> None:
     signing_secret(app.config)
     started = time.perf_counter()
     with app.app_context():
-        if app.config["LLM_PROVIDER"] == "gemini" or app.config["DEFAULT_GEMINI_API_KEY"]:
-            from webapp.llm.gemini import GeminiEngine  # the SDK import is the slow part
+        if app.config["LLM_PROVIDER"] != "local" or app.config["DEFAULT_GEMINI_API_KEY"]:
+            # the SDK import is the slow part (and must happen here, on the hub's thread)
+            from webapp.llm.gemini import GeminiEngine
 
             if app.config["DEFAULT_GEMINI_API_KEY"]:  # its client: SSL contexts, httpx, h11
                 GeminiEngine.from_config(app.config, app.config["DEFAULT_GEMINI_API_KEY"])

@@ -135,3 +135,27 @@ def test_offline_engine_takes_its_token_delay_from_the_settings(app):
         app.config["LOCAL_TOKEN_DELAY"] = 0.25
         engine = engine_for(user)
     assert isinstance(engine, LocalEngine) and engine.token_delay == 0.25
+
+
+def test_without_a_server_key_a_users_own_key_gets_gemini(tmp_path):
+    """With no server key and no provider set, users who stored their own Gemini key are
+    answered by Gemini with it; the others by the offline engine."""
+    from tests.conftest import app_settings
+    from webapp import create_app
+    from webapp.accounts.keys import store_user_key
+    from webapp.llm.gemini import GeminiEngine
+    from webapp.llm.local import LocalEngine
+    from webapp.pipeline.engines import engine_for
+    from webapp.stores import chat_db
+
+    settings = {**app_settings(tmp_path / "data"), "LLM_PROVIDER": "", "DEFAULT_GEMINI_API_KEY": ""}
+    app = create_app(settings)
+    assert app.config["LLM_PROVIDER"] == "auto"
+    with app.app_context():
+        with_key = chat_db().create_user("keyed", "a" * 64)
+        without = chat_db().create_user("plain", "b" * 64)
+        store_user_key(with_key, "users-own-key")
+        assert isinstance(engine_for(with_key), GeminiEngine)
+        assert isinstance(engine_for(without), LocalEngine)
+        app.config["LLM_PROVIDER"] = "local"  # chosen explicitly: nobody gets Gemini
+        assert isinstance(engine_for(with_key), LocalEngine)

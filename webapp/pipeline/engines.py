@@ -18,6 +18,8 @@ def user_api_key(user: Row) -> str | None:
 
 
 def engine_for(user: Row) -> LLMEngine:
+    """Gemini with the user's own key or else the server's; the offline engine when the
+    provider is `local` or there is no key at all."""
     config = current_app.config
     key = user_api_key(user) or config["DEFAULT_GEMINI_API_KEY"]
     if config["LLM_PROVIDER"] == "gemini" or (key and config["LLM_PROVIDER"] != "local"):
