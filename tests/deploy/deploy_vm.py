@@ -231,6 +231,9 @@ def start(box: Path, facts: dict) -> Lab:
             "AIZOOMDOC_EXTRA_VARS": str(extra),
             "AIZOOMDOC_HTTPS_PORT": str(HTTPS_PORT),
             "AIZOOMDOC_HTTP_PORT": str(HTTP_PORT),
+            # nested KVM here cannot pass the host's IA32_ARCH_CAPABILITIES MSR to the guest
+            "AIZOOMDOC_LIBVIRT_CPU_FEATURES_OFF": "arch-capabilities",
+            "AIZOOMDOC_LIBVIRT_DRIVER": os.environ.get("AIZOOMDOC_LIBVIRT_DRIVER", "kvm"),
         }
         return lab
     except BaseException:
