@@ -6,20 +6,31 @@ Everything network-facing is inside a namespace the test creates (deploy_vm): li
 management network, the VM's address, the forwarded ports. The test reaches them with
 `ip netns exec`.
 
-Skips only when /dev/kvm is absent; anything else missing fails under CI (tests/support/requirements).
+Skips only when /dev/kvm is absent; anything else missing fails under CI
+(tests/support/requirements).
 The box is cached in /var/cache/aizoomdoc-tests/box (scripts/build-box).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterator
 
 import pytest
 from deploy_machine import CACHE_DIR, MachineUnavailable
 from deploy_support import deploy_bin
-from deploy_vm import Lab, build_box, check_host, kvm_usable, leftovers, start, stop
+from deploy_vm import (
+    Lab,
+    build_box,
+    check_host,
+    kvm_boots,
+    kvm_usable,
+    leftovers,
+    start,
+    stop,
+)
 
 from tests.support.requirements import missing
 
@@ -28,7 +39,7 @@ pytestmark = [pytest.mark.vm, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def lab() -> Iterator[Lab]:
-    """The namespace with libvirtd; the VM is brought up by the first test, destroyed by the last."""
+    """The namespace with libvirtd; the VM is brought up by `up`, destroyed by the last test."""
     if not kvm_usable():
         pytest.skip("/dev/kvm is absent: this machine cannot run a KVM virtual machine")
     deploy_bin("ansible-playbook")
@@ -38,8 +49,12 @@ def lab() -> Iterator[Lab]:
         missing(f"cannot run a VM here: {reason}")
     started = time.monotonic()
     box, facts, box_seconds = build_box()
-    lab = start(box, facts)
+    driver = os.environ.get("AIZOOMDOC_LIBVIRT_DRIVER", "")
+    if not driver:
+        driver = "kvm" if kvm_boots(box.with_suffix(".vmlinuz")) else "qemu"
+    lab = start(box, facts, driver)
     lab.seconds["box"] = round(box_seconds, 1)
+    lab.seconds["driver"] = driver
     try:
         yield lab
     finally:
