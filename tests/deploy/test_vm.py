@@ -22,6 +22,7 @@ import pytest
 from deploy_machine import CACHE_DIR, MachineUnavailable
 from deploy_support import deploy_bin
 from deploy_vm import (
+    DOMAIN,
     Lab,
     build_box,
     check_host,
@@ -69,7 +70,7 @@ def up(lab: Lab) -> Lab:
     run = lab.vagrant("up", "--provider=libvirt", label="up")
     assert run.recap.get("failed") == 0 and run.recap.get("unreachable") == 0, run.output[-4000:]
     (lab.workdir / "site.pem").write_text(
-        lab.ssh(f"sudo cat /etc/ssl/aizoomdoc/{'aizoomdoc.local'}/fullchain.pem"))
+        lab.ssh(f"sudo cat /etc/ssl/aizoomdoc/{DOMAIN}/fullchain.pem"))
     memory = lab.ssh("free -m | awk '/^Mem:/ {print $3}'").strip()
     lab.seconds["vm_memory_used_mb"] = float(memory or 0)
     return lab
@@ -82,8 +83,8 @@ def test_vagrant_up_serves_health_over_https(up: Lab) -> None:
 
 
 def test_question_answered_through_nginx(up: Lab) -> None:
-    created = up.ssh("cd /opt/aizoomdoc/current && sudo -u aizoomdoc .venv/bin/flask users create "
-                     f"vmtest-{time.monotonic_ns()}")
+    created = up.ssh("sudo -u aizoomdoc sh -c 'cd /opt/aizoomdoc/current && "
+                     f".venv/bin/flask users create vmtest-{time.monotonic_ns()}'")
     token = created.strip().splitlines()[-1].strip()
     exchange = up.client(method="POST", path="/auth/exchange", json={"static_token": token})
     assert exchange["status"] == 200, exchange
