@@ -174,13 +174,13 @@ class Lab:
     def vagrant(self, *args: str, timeout: float = 1800, label: str = "") -> PlaybookRecap:
         """Run a vagrant command in the namespace; its output is kept in the workdir."""
         started = time.monotonic()
-        result = subprocess.run(self.in_ns(["vagrant", *args]), cwd=REPO, env=self.env,
-                                capture_output=True, text=True, timeout=timeout)
-        output = result.stdout + result.stderr
         name = label or args[0]
+        log = CACHE_DIR / f"last-vm-{name}.log"  # written as it runs: tail -f it
+        with open(log, "wb") as stream:
+            result = subprocess.run(self.in_ns(["vagrant", *args]), cwd=REPO, env=self.env,
+                                    stdout=stream, stderr=subprocess.STDOUT, timeout=timeout)
+        output = log.read_text(errors="replace")
         self.seconds[name] = round(time.monotonic() - started, 1)
-        (self.workdir / f"vagrant-{name}.log").write_text(output)
-        shutil.copy(self.workdir / f"vagrant-{name}.log", CACHE_DIR / f"last-vm-{name}.log")
         if result.returncode != 0:
             raise AssertionError(f"vagrant {' '.join(args)} failed ({result.returncode}):\n"
                                  f"{output[-6000:]}")

@@ -53,6 +53,12 @@ def lab() -> Iterator[Lab]:
     driver = os.environ.get("AIZOOMDOC_LIBVIRT_DRIVER", "")
     if not driver:
         driver = "kvm" if kvm_boots(box.with_suffix(".vmlinuz")) else "qemu"
+        if driver == "qemu" and os.environ.get("AIZOOMDOC_VM_EMULATED") != "1":
+            # deliberately a skip even under CI: /dev/kvm is there but not usable, and the
+            # emulated run takes longer than the suite's budget allows
+            pytest.skip("/dev/kvm opens but KVM cannot boot the box's kernel within 30 s (nested "
+                        "KVM on this machine); AIZOOMDOC_VM_EMULATED=1 runs the VM on QEMU's "
+                        "emulator instead (about 20 minutes more)")
     lab = start(box, facts, driver)
     lab.seconds["box"] = round(box_seconds, 1)
     lab.seconds["driver"] = driver
