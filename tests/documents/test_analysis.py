@@ -31,3 +31,42 @@ def test_stop_words_and_punctuation_give_nothing() -> None:
     assert analyze_query("и в на по для") == []
     assert analyze_query("?! … — ,,") == []
     assert analyze_query("") == []
+
+
+def test_stemming_from_many_threads_at_once_gives_the_same_stems():
+    """Searches run on several OS threads off the gevent hub; a stemmer shared between them
+    corrupted words mid-stem (IndexError in the worker, wrong stems)."""
+    import sys
+    import threading
+
+    from webapp.documents.analysis import stem_word
+
+    stem = stem_word.__wrapped__  # past the cache, so every call stems
+    words = [
+        base + ending
+        for base in ("стена", "перекрытие", "лестница", "кладовая", "помещение", "отделка")
+        for ending in ("", "ми", "ами", "ого", "ему", "ыми", "ившись", "ующий", "ённые", "ости")
+    ]
+    expected = [stem(word) for word in words]
+    problems: list[str] = []
+
+    def stem_all() -> None:
+        try:
+            for _ in range(200):
+                if [stem(word) for word in words] != expected:
+                    problems.append("a different stem")
+                    return
+        except Exception as exc:  # the shared stemmer's failure mode
+            problems.append(repr(exc))
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    try:
+        threads = [threading.Thread(target=stem_all) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert problems == []

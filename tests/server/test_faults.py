@@ -2,10 +2,12 @@
 
 One gunicorn server per module (per pass of scripts/test) runs on real parts, each reachable only
 through something the test can break for real: the chat database (PostgREST stand-in over
-PostgreSQL, or the SQLite file another process locks), object storage (moto), Gemini (the fake)
-behind `FaultProxy`s, and Ghostscript behind a `gs` on PATH that answers, fails or stalls as told.
-After every case the same invariants hold: the part is named by /health/ready while it is
-broken; requests get 503 with Retry-After, never 500; a run ends with exactly one `error` or
+PostgreSQL, or the SQLite file another process locks), the projects database (production: a
+second stand-in, the demo set published into it and the bucket as the OCR pipeline does; it is
+read when a run starts, so it has no mid-run case), object storage (moto), Gemini (the fake)
+behind `FaultProxy`s, and Ghostscript behind a `gs` on PATH that answers, fails or stalls as
+told. After every case the same invariants hold: the part is named by /health/ready while it
+is broken; requests get 503 with Retry-After, never 500; a run ends with exactly one `error` or
 `completed`; the user's message stays; no slot, temp file or Ghostscript process is left; and
 once the part is back, work resumes without a restart.
 """
@@ -76,6 +78,7 @@ class Rig:
     gemini: FaultProxy
     chat_proxy: FaultProxy | None
     storage_proxy: FaultProxy | None
+    projects_proxy: FaultProxy | None
     gs_mode: Path
     data_dir: Path
     cache_dir: Path
@@ -95,6 +98,57 @@ class Rig:
         self.log_mark = len(self.server.log.read_text(errors="replace"))
 
 
+def publish_demo(dsn: str, endpoint: str, bucket: str, scratch: Path) -> str:
+    """What the OCR pipeline does in production (the app never writes the projects DB): the
+    demo set's files in the bucket, its rows in the projects DB; returns the document's id."""
+    import boto3
+
+    from tests.support.fixtures import insert_row
+    from tests.support.s3 import ACCESS_KEY_ID, SECRET_ACCESS_KEY
+    from webapp.drawings.demo_set import build_demo_set
+
+    demo = build_demo_set(scratch)
+    s3 = boto3.session.Session().client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=ACCESS_KEY_ID,
+        aws_secret_access_key=SECRET_ACCESS_KEY,
+        region_name="us-east-1",
+    )
+    client = insert_row(
+        dsn, "tree_nodes", {"client_id": "acme", "node_type": "client", "name": "Заказчик"}
+    )
+    document = insert_row(
+        dsn,
+        "tree_nodes",
+        {
+            "parent_id": client["id"],
+            "client_id": "acme",
+            "node_type": "document",
+            "name": "Демо АР",
+            "code": "01/25-ДМ-АР",
+        },
+    )
+    files = {"result_md": demo.document_md, "blocks_index": demo.blocks_json}
+    files.update({f"crop:{block}": path for block, path in demo.crops.items()})
+    for file_type, path in files.items():
+        name = f"crops/{path.name}" if file_type.startswith("crop") else path.name
+        key = f"tree_docs/{document['id']}/{name}"
+        s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
+        insert_row(
+            dsn,
+            "node_files",
+            {
+                "node_id": document["id"],
+                "file_type": file_type.split(":")[0],
+                "r2_key": key,
+                "file_name": path.name,
+                "file_size": path.stat().st_size,
+            },
+        )
+    return document["id"]
+
+
 @pytest.fixture(scope="module")
 def rig(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[Rig]:
     tmp = tmp_path_factory.mktemp("faults")
@@ -110,10 +164,15 @@ def rig(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[Rig]:
     fake.responder = lambda body: Reply(json=ANSWER)
     gemini = FaultProxy(fake.port)
     stack = contextlib.ExitStack()
-    chat_proxy = storage_proxy = None
+    chat_proxy = storage_proxy = projects_proxy = None
+    published: str | None = None
     settings: dict[str, object] = {}
     if backends.production():
-        from tests.support.fixtures import apply_chat_migrations, postgrest_database
+        from tests.support.fixtures import (
+            apply_chat_migrations,
+            create_reference_projects,
+            postgrest_database,
+        )
 
         cluster = request.getfixturevalue("postgres_cluster")
         database = stack.enter_context(postgrest_database(cluster, apply_chat_migrations))
@@ -132,7 +191,13 @@ def rig(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[Rig]:
             region_name="us-east-1",
         ).create_bucket(Bucket=bucket)
         storage_proxy = FaultProxy(int(endpoint.rsplit(":", 1)[1]))
+        projects = stack.enter_context(postgrest_database(cluster, create_reference_projects))
+        projects_proxy = FaultProxy(int(projects.url.rsplit(":", 1)[1]))
+        published = publish_demo(projects.dsn, endpoint, bucket, tmp / "published")
         settings.update(
+            PROJECTS_DB="supabase",
+            SUPABASE_PROJECTS_URL=projects_proxy.url,
+            SUPABASE_PROJECTS_SERVICE_KEY=projects.key,
             CHAT_DB="supabase",
             SUPABASE_URL=chat_proxy.url,
             SUPABASE_SERVICE_KEY=database.key,
@@ -174,8 +239,10 @@ def rig(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[Rig]:
         **settings,
     )
     env.update({k: str(v) for k, v in extra.items()})
-    demo = flask(env, "demo", "--quiet")
-    assert demo.returncode == 0, demo.stderr
+    if published is None:  # embedded: the demo set imported into the SQLite projects DB
+        demo = flask(env, "demo", "--quiet")
+        assert demo.returncode == 0, demo.stderr
+        published = demo.stdout.strip().splitlines()[-1]
     user = flask(env, "users", "create", f"faults-{uuid.uuid4().hex[:6]}")
     assert user.returncode == 0, user.stderr
     server = start_server(env, tmp / "gunicorn.log")
@@ -191,15 +258,16 @@ def rig(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[Rig]:
             gemini,
             chat_proxy,
             storage_proxy,
+            projects_proxy,
             gs_mode,
             data_dir,
             cache_dir,
-            demo.stdout.strip().splitlines()[-1],
+            published,
             {"Authorization": f"Bearer {access}"},
         )
     finally:
         server.stop()
-        for proxy in (gemini, chat_proxy, storage_proxy):
+        for proxy in (gemini, chat_proxy, storage_proxy, projects_proxy):
             if proxy is not None:
                 proxy.close()
         fake.stop()
@@ -212,7 +280,7 @@ def healthy(rig: Rig) -> Iterator[Rig]:
     rig.fake.script.clear()
     rig.mark_log()
     yield rig
-    for proxy in (rig.gemini, rig.chat_proxy, rig.storage_proxy):
+    for proxy in (rig.gemini, rig.chat_proxy, rig.storage_proxy, rig.projects_proxy):
         if proxy is not None:
             proxy.set("up")
     rig.gs_mode.write_text("ok")
@@ -357,6 +425,41 @@ def sqlite_write_lock(path: Path) -> Iterator[None]:
     finally:
         conn.execute("ROLLBACK")
         conn.close()
+
+
+# --- the projects database -------------------------------------------------------------------
+@production_only
+def test_projects_db_down_at_start(healthy: Rig):
+    """Projects DB unreachable (its PostgREST stand-in down): readiness names projects_db, the
+    projects tree is 503 + Retry-After, a question about a document ends with exactly one
+    `error` and stays; when the DB is back, asking again answers it."""
+    rig = healthy
+    chat_id = new_question(rig)
+    rig.projects_proxy.set("down")
+    assert_names(rig, "projects_db")
+    assert_503(requests.get(f"{rig.url}/projects/tree", headers=rig.headers, timeout=30))
+    name, data = ended_once(stream(rig, chat_id))
+    assert name == "error" and data["code"] == "backend_unavailable", data
+    assert [m["role"] for m in messages(rig, chat_id)] == ["user"]
+    rig.projects_proxy.set("up")
+    wait_ready(rig)
+    assert requests.get(f"{rig.url}/projects/tree", headers=rig.headers, timeout=30).ok
+    assert ended_once(answered(rig, chat_id))[0] == "completed"
+
+
+@production_only
+def test_projects_db_slow(healthy: Rig):
+    """Projects DB stalls: the tree is a 503 + Retry-After within the backend timeout, named by
+    readiness; once it answers again, so does the server."""
+    rig = healthy
+    rig.projects_proxy.set("hang")
+    started = time.monotonic()
+    assert_503(requests.get(f"{rig.url}/projects/tree", headers=rig.headers, timeout=30))
+    assert time.monotonic() - started < BACKEND_TIMEOUT * 4
+    assert_names(rig, "projects_db")
+    rig.projects_proxy.set("up")
+    wait_ready(rig)
+    assert requests.get(f"{rig.url}/projects/tree", headers=rig.headers, timeout=30).ok
 
 
 # --- the chat database ------------------------------------------------------------------------

@@ -13,6 +13,7 @@ wrote for Cyrillic ones ("OB", "BK") are read as Cyrillic.
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 from collections.abc import Iterator
 from functools import lru_cache
@@ -68,8 +69,18 @@ _ACRONYM_LETTERS = frozenset(letter for letter in LATIN_TO_CYRILLIC if letter.is
 ACRONYM_CHARS = 5  # capitals this short also keep their unstemmed form (abbreviations)
 _NUMERIC_RE = re.compile(r"^[\d.,-]+$")
 
-_russian = snowballstemmer.stemmer("russian")
-_english = snowballstemmer.stemmer("english")
+
+class _Stemmers(threading.local):
+    """Snowball stemmers keep the word being stemmed in the instance, so two threads sharing one
+    corrupt each other's word (IndexError, wrong stems): searches run on several threads off the
+    gevent hub, so each thread has its own."""
+
+    def __init__(self) -> None:
+        self.russian = snowballstemmer.stemmer("russian")
+        self.english = snowballstemmer.stemmer("english")
+
+
+_stemmers = _Stemmers()
 
 
 def fold(text: str) -> str:
@@ -101,11 +112,11 @@ def stem_word(word: str) -> str:
     if cyrillic and latin:
         word = to_cyrillic(word) if cyrillic >= latin else to_latin(word)
     if _CYRILLIC_RE.search(word):
-        stem = _russian.stemWord(word)
+        stem = _stemmers.russian.stemWord(word)
         stem = STEM_FIXES.get(stem, stem)
         return _FLEETING_RE.sub("", stem) if len(stem) >= 4 else stem
     if _LATIN_RE.search(word):
-        return _english.stemWord(word)
+        return _stemmers.english.stemWord(word)
     return word
 
 
