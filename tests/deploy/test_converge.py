@@ -252,6 +252,23 @@ def test_failed_token_exchanges_are_counted_and_rate_limited(converged: Converge
     assert int(re.search(r"Failregex: (\d+) total", limited).group(1)) >= 1
 
 
+def test_nginx_passes_uploads_up_to_the_apps_limit(converged: Converged) -> None:
+    """The app judges bodies up to its MAX_FILE_SIZE_MB (100); nginx refuses larger ones by their
+    Content-Length, in the app's error format."""
+    converged.require_converged()
+    ca = str(converged.acme_root())
+    # 60 MB: over nginx's former 50m, under the app's limit: the app answers (no token: 401)
+    answer = converged.client(method="POST", path="/files/upload", ca=ca,
+                              body_bytes=60 * 1024 * 1024, timeout=120)
+    assert answer["status"] == 401, answer
+    assert json.loads(answer["body"])["error"] == "unauthorized", answer
+    refused = converged.client(method="POST", path="/files/upload", ca=ca,
+                               declared_length=150 * 1024 * 1024)
+    assert refused["status"] == 413, refused
+    assert refused["headers"]["content-type"] == "application/json", refused
+    assert json.loads(refused["body"])["error"] == "payload_too_large", refused
+
+
 def test_ufw_rules_are_configured_and_loaded(converged: Converged) -> None:
     """ufw's rules are in its configuration and loaded into the container's netfilter tables.
 
