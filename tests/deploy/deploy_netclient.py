@@ -5,8 +5,8 @@ The request names the server name (SNI, Host header and certificate check), the 
 connect to, the CA file to trust, method, path, headers and body. With "sse": true the body is
 read as an event stream, one read at a time, and the answer lists the events and in how many
 reads they arrived, and "cut": true when the connection broke before the stream's end.
-"body_bytes": N sends a body of N zero bytes; "declared_length": N sends only the headers of such
-a body (a server that refuses it by its Content-Length answers at once).
+"declared_length": N sends only the headers of an N-byte body, never the body: a proxy that
+refuses it by its Content-Length, or an app that answers before reading it, answers at once.
 """
 
 from __future__ import annotations
@@ -84,9 +84,6 @@ def main() -> None:
             connection.putheader(name, value)
         connection.endheaders()
     else:
-        if "body_bytes" in request:  # a body of that many zero bytes
-            payload = bytes(request["body_bytes"])
-            headers.setdefault("Content-Type", "application/octet-stream")
         connection.request(request.get("method", "GET"), request["path"], body=payload,
                            headers=headers)
     response = connection.getresponse()
