@@ -46,18 +46,20 @@ def kvm_usable() -> bool:
     return Path("/dev/kvm").exists()
 
 
-def kvm_unbootable_reason(kernel: Path, seconds: float = 30) -> str:
+def kvm_unbootable_reason(kernel: Path | None, seconds: float = 30) -> str:
     """Why KVM cannot boot an ordinary Debian kernel here, or "" when it can.
 
     /dev/kvm may exist and open without running a standard guest: on machines whose /dev/kvm
     comes from PVM (the `kvm_pvm` module: a hypervisor without hardware virtualization, for guest
-    kernels built for it) a Debian kernel hangs in real mode or crawls. Otherwise the kernel is
-    booted once under KVM and must print its banner within `seconds`.
+    kernels built for it) a Debian kernel hangs in real mode or crawls. Otherwise, given a kernel,
+    it is booted once under KVM and must print its banner within `seconds` (without one, "").
     """
     flags = Path("/proc/cpuinfo").read_text()
     if Path("/sys/module/kvm_pvm").exists() and not re.search(r"\b(vmx|svm)\b", flags):
         return ("/dev/kvm is PVM's (module kvm_pvm, no vmx/svm on this CPU): it runs only "
                 "guest kernels built for PVM")
+    if kernel is None:
+        return ""
     with tempfile.TemporaryDirectory(prefix="aizoomdoc-vm-probe-") as folder:
         serial = Path(folder) / "serial.log"
         process = subprocess.Popen(
