@@ -360,6 +360,42 @@ def _remove_nspawn_leftovers() -> None:
                 pass
 
 
+def stop_processes(processes: list[subprocess.Popen], seconds: float) -> None:
+    """SIGTERM each helper's process group (last started first); SIGKILL what outlives `seconds`."""
+    for process in reversed(processes):
+        if process.poll() is None:
+            try:
+                os.killpg(process.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+    for process in processes:
+        try:
+            process.wait(timeout=seconds)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=5)
+
+
+def play_recap(output: str, host: str) -> dict[str, int]:
+    """The PLAY RECAP counters (ok, changed, failed, ...) of one host in ansible's output."""
+    match = re.search(rf"^\s*{re.escape(host)}\s*:\s*(ok=.+)$", output, re.M)
+    if not match:
+        return {}
+    return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", match.group(1))}
+
+
+def changed_tasks(output: str) -> list[str]:
+    """Names of the tasks (and handlers) that reported a change in ansible's output."""
+    changed, task = [], ""
+    for line in output.splitlines():
+        line = line.strip()
+        if line.startswith(("TASK [", "RUNNING HANDLER [")):
+            task = line.split("[", 1)[1].rsplit("]", 1)[0]
+        elif line.startswith("changed:"):
+            changed.append(task)
+    return changed
+
+
 def _stop(machine: Machine) -> None:
     """Stop the container and every helper process this test started, then remove the root."""
     if machine.nspawn is not None and machine.nspawn.poll() is None:
@@ -375,18 +411,7 @@ def _stop(machine: Machine) -> None:
             except subprocess.TimeoutExpired:
                 machine.nspawn.kill()
                 machine.nspawn.wait(timeout=10)
-    for process in reversed(machine.processes):
-        if process.poll() is None:
-            try:
-                os.killpg(process.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-    for process in machine.processes:
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
+    stop_processes(machine.processes, seconds=10)
     _remove_nspawn_leftovers()
     shutil.rmtree(machine.root, ignore_errors=True)
 

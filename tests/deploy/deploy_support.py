@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import secrets
 import subprocess
 import sys
@@ -24,10 +23,12 @@ from deploy_machine import (
     MachineUnavailable,
     booted_machine,
     build_release_archive,
+    changed_tasks,
     check_host,
     host_mirror,
     image_facts,
     pebble_listener_ca,
+    play_recap,
     rootfs_tarball,
     wheelhouse,
 )
@@ -64,23 +65,15 @@ class PlaybookRun:
     returncode: int
     output: str
     seconds: float
+    host: str = "converge"  # whose PLAY RECAP line `recap` reads
 
     @property
     def recap(self) -> dict[str, int]:
-        match = re.search(r"^converge\s*:\s*(.+)$", self.output, re.M)
-        if not match:
-            return {}
-        return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", match.group(1))}
+        return play_recap(self.output, self.host)
 
     def changed_tasks(self) -> list[str]:
         """Names of the tasks that reported a change."""
-        changed, task = [], ""
-        for line in self.output.splitlines():
-            if line.startswith(("TASK [", "RUNNING HANDLER [")):
-                task = line.split("[", 1)[1].rsplit("]", 1)[0]
-            elif line.startswith("changed:"):
-                changed.append(task)
-        return changed
+        return changed_tasks(self.output)
 
 
 @dataclass

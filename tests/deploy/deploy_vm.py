@@ -26,7 +26,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from deploy_machine import CACHE_DIR, MachineUnavailable, host_mirror, wheelhouse
+from deploy_machine import (
+    CACHE_DIR,
+    MachineUnavailable,
+    host_mirror,
+    stop_processes,
+    wheelhouse,
+)
+from deploy_support import PlaybookRun
 
 REPO = Path(__file__).resolve().parents[2]
 NETCLIENT = Path(__file__).with_name("deploy_netclient.py")
@@ -123,28 +130,6 @@ def build_box() -> tuple[Path, dict, float]:
 
 
 @dataclass
-class PlaybookRecap:
-    output: str
-
-    @property
-    def recap(self) -> dict[str, int]:
-        match = re.search(r"^default\s*:\s*(ok=.+)$", self.output, re.M)
-        if not match:
-            return {}
-        return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", match.group(1))}
-
-    def changed_tasks(self) -> list[str]:
-        changed, task = [], ""
-        for line in self.output.splitlines():
-            line = line.strip()
-            if line.startswith(("TASK [", "RUNNING HANDLER [")):
-                task = line.split("[", 1)[1].rsplit("]", 1)[0]
-            elif line.startswith("changed:"):
-                changed.append(task)
-        return changed
-
-
-@dataclass
 class Lab:
     """The namespace, the daemons and helpers this test started, and vagrant's environment."""
 
@@ -180,7 +165,7 @@ class Lab:
         return path.read_text(errors="replace") if path.exists() else ""
 
     # ---- vagrant and virsh ----
-    def vagrant(self, *args: str, timeout: float = 1800, label: str = "") -> PlaybookRecap:
+    def vagrant(self, *args: str, timeout: float = 1800, label: str = "") -> PlaybookRun:
         """Run a vagrant command in the namespace; its output is kept in the workdir."""
         started = time.monotonic()
         name = label or args[0]
@@ -193,7 +178,7 @@ class Lab:
         if result.returncode != 0:
             raise AssertionError(f"vagrant {' '.join(args)} failed ({result.returncode}):\n"
                                  f"{output[-6000:]}")
-        return PlaybookRecap(output)
+        return PlaybookRun(result.returncode, output, self.seconds[name], host="default")
 
     def ssh_config(self) -> Path:
         """`vagrant ssh-config`, written once the VM is up."""
@@ -402,18 +387,7 @@ def stop(lab: Lab) -> None:
             lab.virsh("pool-destroy", "default")
             lab.virsh("pool-undefine", "default")
     _kill_namespace_processes(lab.namespace)
-    for process in reversed(lab.processes):
-        if process.poll() is None:
-            try:
-                os.killpg(process.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-    for process in lab.processes:
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
+    stop_processes(lab.processes, seconds=15)
     subprocess.run(["ip", "netns", "del", lab.namespace], capture_output=True)
     if lab.kvm_mode:
         mode, uid, gid = lab.kvm_mode
