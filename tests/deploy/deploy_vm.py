@@ -190,19 +190,31 @@ class Lab:
             config.write_text(result.stdout)
         return config
 
+    @property
+    def ssh_control(self) -> Path:
+        """The master connection's socket: short, as unix socket paths must be (108 bytes, and
+        ssh adds a suffix while it sets the socket up)."""
+        return Path(f"/tmp/aizoomdoc-vm-{self.tag}.ssh")
+
     def ssh(self, command: str, timeout: float = 120) -> str:
         """Run a command on the VM as the vagrant user.
 
         One multiplexed SSH connection serves every call: the firewall rate-limits SSH (ufw
         `limit`: a sixth connection within 30 s is dropped), and `vagrant ssh` would open one
-        connection per call.
+        connection per call. (vagrant's ssh-config says LogLevel FATAL: ERROR shows why ssh failed.)
         """
-        argv = ["ssh", "-F", str(self.ssh_config()), "-o", "ControlMaster=auto",
-                "-o", f"ControlPath={self.workdir}/ssh-%C", "-o", "ControlPersist=600",
-                "default", command]
-        result = subprocess.run(self.in_ns(argv), capture_output=True, text=True,
+        options = ["-F", str(self.ssh_config()), "-o", "LogLevel=ERROR",
+                   "-o", f"ControlPath={self.ssh_control}"]
+        if not self.ssh_control.exists():
+            with open(self.workdir / "ssh-master.log", "ab") as log:
+                subprocess.run(self.in_ns(["ssh", *options, "-o", "ControlMaster=yes",
+                                           "-o", "ControlPersist=900", "-f", "-N", "default"]),
+                               stdin=subprocess.DEVNULL, stdout=log, stderr=log, timeout=120)
+        result = subprocess.run(self.in_ns(["ssh", *options, "default", command]),
+                                stdin=subprocess.DEVNULL, capture_output=True, text=True,
                                 timeout=timeout)
-        assert result.returncode == 0, (command, result.stdout[-2000:], result.stderr[-2000:])
+        assert result.returncode == 0, (command, result.returncode, result.stdout[-2000:],
+                                        result.stderr[-2000:], self.log("ssh-master"))
         return result.stdout
 
     def vagrant_ssh(self, command: str, timeout: float = 120) -> str:
@@ -389,6 +401,7 @@ def stop(lab: Lab) -> None:
     _kill_namespace_processes(lab.namespace)
     stop_processes(lab.processes, seconds=15)
     subprocess.run(["ip", "netns", "del", lab.namespace], capture_output=True)
+    lab.ssh_control.unlink(missing_ok=True)
     if lab.kvm_mode:
         mode, uid, gid = lab.kvm_mode
         os.chown("/dev/kvm", uid, gid)
