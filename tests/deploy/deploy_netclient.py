@@ -72,6 +72,10 @@ def _read_events(response: http.client.HTTPResponse, limit: int, release_port: i
 def main() -> None:
     request = json.loads(sys.argv[1])
     connection = _connection(request)
+    issuer = None
+    if request.get("scheme", "https") == "https":  # now: a server that answers and closes
+        certificate = connection.sock.getpeercert()  # (a 413, say) takes the socket with it
+        issuer = [dict(part) for part in certificate.get("issuer", [])]
     body = request.get("json")
     headers = dict(request.get("headers", {}))
     payload = None
@@ -89,9 +93,8 @@ def main() -> None:
     response = connection.getresponse()
     answer: dict = {"status": response.status,
                     "headers": {k.lower(): v for k, v in response.getheaders()}}
-    if request.get("scheme", "https") == "https":
-        certificate = connection.sock.getpeercert()
-        answer["issuer"] = [dict(part) for part in certificate.get("issuer", [])]
+    if issuer is not None:
+        answer["issuer"] = issuer
     if request.get("sse") and response.status == 200:
         answer["events"], answer["reads_with_events"], answer["cut"] = _read_events(
             response, request.get("limit", 500), request.get("release_port", 0))
