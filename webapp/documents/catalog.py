@@ -27,6 +27,7 @@ from pathlib import Path
 
 from webapp.documents.analysis import ANALYZER_VERSION
 from webapp.documents.query import Query, parse_query
+from webapp.stores.sqlite import enable_wal
 
 BUSY_TIMEOUT_MS = 30_000
 MAX_QUERY_TERMS = 60
@@ -98,7 +99,7 @@ class Catalog:
         self._stamps: tuple[int, dict[str, Stamp]] | None = None
         connection = self._connect()
         try:
-            connection.execute("PRAGMA journal_mode=WAL")
+            enable_wal(connection)
             connection.execute("BEGIN IMMEDIATE")
             connection.execute(
                 "CREATE TABLE IF NOT EXISTS catalog_documents ("

@@ -35,6 +35,7 @@ from webapp.documents.model import Document
 from webapp.documents.query import parse_query
 from webapp.documents.ranking import DocumentStats, add_related_stems, rank
 from webapp.offhub import run_blocking
+from webapp.stores.sqlite import enable_wal
 
 BUSY_TIMEOUT_MS = 60_000
 MAX_QUERY_TERMS = 60
@@ -149,7 +150,7 @@ class SearchIndex:
         self._stats: OrderedDict[str, DocumentStats] = OrderedDict()
         self._stats_lock = threading.Lock()
         with self._connect() as connection:
-            connection.execute("PRAGMA journal_mode=WAL")
+            enable_wal(connection)
             connection.execute(
                 "CREATE TABLE IF NOT EXISTS search_index_meta ("
                 " version TEXT PRIMARY KEY, table_name TEXT NOT NULL, analyzer INTEGER NOT NULL,"

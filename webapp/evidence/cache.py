@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 from webapp.offhub import off_hub
+from webapp.stores.sqlite import enable_wal
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +103,7 @@ class RenderCache:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.index_path = self.directory / INDEX_NAME
         with self._connection() as conn:
-            conn.execute("PRAGMA journal_mode=WAL")
+            enable_wal(conn, self.busy_timeout)
             conn.executescript(SCHEMA)
 
     # -- public API -------------------------------------------------------------------------------

@@ -4,12 +4,31 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
 from webapp.offhub import native_lock
+
+
+def enable_wal(conn: sqlite3.Connection, seconds: float = 10.0) -> None:
+    """Switch the database to write-ahead logging, retrying while another process does too.
+
+    Two processes opening a new file at once (gunicorn's workers booting) both hold a shared lock
+    and both want an exclusive one to switch; SQLite then fails one of them at once, without its
+    busy wait ("database is locked"), so the wait is here.
+    """
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def utcnow() -> str:
@@ -52,7 +71,7 @@ class SQLiteDatabase:
         conn.row_factory = _dict_factory
         conn.create_function("casefold", 1, _casefold, deterministic=True)
         if conn.execute("PRAGMA journal_mode").fetchone()["journal_mode"] != "wal":
-            conn.execute("PRAGMA journal_mode=WAL")
+            enable_wal(conn, self.busy_timeout)
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA synchronous=NORMAL")
         return conn
